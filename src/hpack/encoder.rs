@@ -29,6 +29,9 @@ pub enum Huffman {
     WhenShorter,
     /// Never (raw octets only).
     Never,
+    /// Always, even when not shorter, as RFC 7541 Appendix C.4 and C.6 do
+    /// (C.6.2 codes "307" in 3 bytes).
+    Always,
 }
 
 /// Encoder settings; the default is what [`Encoder::new`] uses.
@@ -122,13 +125,16 @@ impl Encoder {
     /// Validates `fields`, then appends their header block to `dst`. On error
     /// nothing is written and the table is unchanged.
     ///
-    /// `dst` must have room for the block's worst case (about each field's
-    /// name and value length plus 3 × 11 bytes); a growable buffer always
-    /// has. Returns the number of bytes written.
+    /// `dst` must have room for the block's worst case (per field, its name
+    /// and value lengths plus 33 bytes on 64-bit targets; four times the
+    /// lengths with [`Huffman::Always`]), else [`HpackError::BufferTooSmall`];
+    /// a growable buffer always has. Returns the number of bytes written.
     pub fn encode(&mut self, fields: &[HeaderField<'_>], dst: &mut impl BufMut) -> Result<usize, HpackError> {
         validate(fields)?;
+        let huffman = self.config.huffman;
         let bound = fields.iter().fold(2 * MAX_INT_LEN, |sum, f| {
-            sum.saturating_add(MAX_INT_LEN + max_string_len(f.name.len()) + max_string_len(f.value.len()))
+            let strings = max_string_len(f.name.len(), huffman).saturating_add(max_string_len(f.value.len(), huffman));
+            sum.saturating_add(MAX_INT_LEN).saturating_add(strings)
         });
         let available = dst.remaining_mut();
         if available < bound {

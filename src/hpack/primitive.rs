@@ -7,10 +7,11 @@ use super::{Huffman, huffman};
 /// Most bytes one integer can take: the prefix byte, then 7 bits a byte.
 pub(super) const MAX_INT_LEN: usize = 1 + (usize::BITS as usize).div_ceil(7);
 
-/// Most bytes a string literal of `len` bytes can take (Huffman is only
-/// used when shorter).
-pub(super) fn max_string_len(len: usize) -> usize {
-    MAX_INT_LEN.saturating_add(len)
+/// Most bytes a string literal of `len` bytes can take: its Huffman code
+/// is at most 30 bits a byte (only [`Huffman::Always`] uses a longer one).
+pub(super) fn max_string_len(len: usize, huffman: Huffman) -> usize {
+    let body = if huffman == Huffman::Always { len.saturating_mul(4) } else { len };
+    MAX_INT_LEN.saturating_add(body)
 }
 
 /// Writes `value` with an N-bit prefix (§5.1); `flags` holds the bits above
@@ -30,12 +31,11 @@ pub(super) fn put_int(dst: &mut impl BufMut, flags: u8, prefix_bits: u8, value: 
     dst.put_u8(rest as u8);
 }
 
-/// Writes a string literal (§5.2), Huffman-coded when `huffman` allows it
-/// and the code is strictly shorter than the raw bytes.
+/// Writes a string literal (§5.2), Huffman-coded as `huffman` says.
 pub(super) fn put_string(dst: &mut impl BufMut, s: &[u8], huffman: Huffman) {
-    if huffman == Huffman::WhenShorter {
+    if huffman != Huffman::Never {
         let coded_len = huffman::encoded_len(s);
-        if coded_len < s.len() {
+        if coded_len < s.len() || huffman == Huffman::Always {
             put_int(dst, 0x80, 7, coded_len);
             huffman::encode(s, dst);
             return;
@@ -78,6 +78,9 @@ mod tests {
         // Codes of 8 bits and more never make a string shorter.
         put_string(&mut out, b"&&", Huffman::WhenShorter);
         assert_eq!(out, [0x02, b'&', b'&']);
+        out.clear();
+        put_string(&mut out, b"&&", Huffman::Always);
+        assert_eq!(out, [0x82, 0xf8, 0xf8]);
         out.clear();
         put_string(&mut out, b"www.example.com", Huffman::Never);
         assert_eq!(out[0], 15);
