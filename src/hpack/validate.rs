@@ -13,7 +13,9 @@ pub(super) fn validate(fields: &[HeaderField<'_>]) -> Result<(), HpackError> {
             check_regular_name(field.name)?;
             pseudo.regular_seen = true;
             if is_connection_specific(field) {
-                return Err(HpackError::ConnectionSpecific { name: lossy(field.name) });
+                return Err(HpackError::ConnectionSpecific {
+                    name: lossy(field.name),
+                });
             }
         }
         check_value(field)?;
@@ -38,7 +40,12 @@ const REQUEST: u8 = METHOD | SCHEME | AUTHORITY | PATH | PROTOCOL;
 
 impl PseudoState {
     fn accept(&mut self, field: &HeaderField<'_>) -> Result<(), HpackError> {
-        let error = |reason| Err(HpackError::PseudoHeader { name: lossy(field.name), reason });
+        let error = |reason| {
+            Err(HpackError::PseudoHeader {
+                name: lossy(field.name),
+                reason,
+            })
+        };
         let bit = match field.name {
             b":method" => METHOD,
             b":scheme" => SCHEME,
@@ -72,7 +79,12 @@ impl PseudoState {
 }
 
 fn check_regular_name(name: &[u8]) -> Result<(), HpackError> {
-    let error = |reason| Err(HpackError::InvalidName { name: lossy(name), reason });
+    let error = |reason| {
+        Err(HpackError::InvalidName {
+            name: lossy(name),
+            reason,
+        })
+    };
     if name.is_empty() {
         return error("is empty");
     }
@@ -89,7 +101,9 @@ fn check_regular_name(name: &[u8]) -> Result<(), HpackError> {
 /// `transfer-encoding`, `upgrade`, and `te` with any value but `trailers`.
 fn is_connection_specific(field: &HeaderField<'_>) -> bool {
     match field.name {
-        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade" => true,
+        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade" => {
+            true
+        }
         b"te" => field.value != b"trailers",
         _ => false,
     }
@@ -97,10 +111,17 @@ fn is_connection_specific(field: &HeaderField<'_>) -> bool {
 
 /// RFC 9113 §8.2.1: no NUL, CR or LF anywhere; no SP or HTAB at either end.
 fn check_value(field: &HeaderField<'_>) -> Result<(), HpackError> {
-    let error = |reason| Err(HpackError::InvalidValue { name: lossy(field.name), reason });
+    let error = |reason| {
+        Err(HpackError::InvalidValue {
+            name: lossy(field.name),
+            reason,
+        })
+    };
     let value = field.value;
     // Branch-free scan first: values are long and almost always clean.
-    let forbidden = value.iter().fold(false, |acc, &b| acc | (b == 0) | (b == b'\r') | (b == b'\n'));
+    let forbidden = value.iter().fold(false, |acc, &b| {
+        acc | (b == 0) | (b == b'\r') | (b == b'\n')
+    });
     if forbidden {
         return match value.iter().find(|&&b| b == 0 || b == b'\r' || b == b'\n') {
             Some(0) => error("contains NUL"),
@@ -134,7 +155,23 @@ const LOWERCASE_TCHAR: [bool; 256] = {
         let c = b as u8;
         table[b] = c.is_ascii_lowercase()
             || c.is_ascii_digit()
-            || matches!(c, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
         b += 1;
     }
     table
