@@ -359,7 +359,7 @@ fn growth_within_cap_is_announced() {
 
 #[test]
 fn cap_below_peer_size_is_announced_first() {
-    let mut e = Encoder::with_table_size_cap(256);
+    let mut e = Encoder::with_max_table_size(256);
     assert_eq!(e.max_table_size(), 256);
     let get = [field(":method", "GET")];
     assert_eq!(encode(&mut e, &get), cat(&[&[0x3f, 0xe1, 0x01], GET]));

@@ -81,7 +81,7 @@ impl Encoder {
     /// Encoder that keeps at most `cap` bytes of dynamic table (default
     /// 4096). A cap below the peer's table size is announced by the first
     /// header block.
-    pub fn with_table_size_cap(cap: usize) -> Self {
+    pub fn with_max_table_size(cap: usize) -> Self {
         Self::with_config(EncoderConfig {
             table_size_cap: cap,
             ..EncoderConfig::default()
@@ -130,10 +130,11 @@ impl Encoder {
     /// Validates `fields`, then appends their header block to `dst`. On error
     /// nothing is written and the table is unchanged.
     ///
-    /// `dst` must have room for the block's worst case (per field, its name
-    /// and value lengths plus 33 bytes on 64-bit targets; four times the
-    /// lengths with [`Huffman::Always`]), else [`HpackError::BufferTooSmall`];
-    /// a growable buffer always has. Returns the number of bytes written.
+    /// `dst` must have room for the block's worst case (on 64-bit targets
+    /// 22 bytes, plus per field its name and value lengths and 33 bytes;
+    /// four times the lengths with [`Huffman::Always`]), else
+    /// [`HpackError::BufferTooSmall`]; a growable buffer always has.
+    /// Returns the number of bytes written.
     pub fn encode(
         &mut self,
         fields: &[HeaderField<'_>],
@@ -157,7 +158,8 @@ impl Encoder {
         for field in fields {
             self.put_field(field, dst);
         }
-        Ok(available - dst.remaining_mut())
+        // `remaining_mut` shrinks by exactly the bytes written.
+        Ok(available.saturating_sub(dst.remaining_mut()))
     }
 
     /// Dynamic table size updates owed to the decoder (RFC 7541 §4.2): the
