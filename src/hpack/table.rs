@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 /// Per-entry overhead counted in the table size (RFC 7541 §4.1).
-pub(super) const ENTRY_OVERHEAD: usize = 32;
+const ENTRY_OVERHEAD: usize = 32;
 
 /// Size of an entry for `name` and `value` (RFC 7541 §4.1).
 pub(super) fn entry_size(name: &[u8], value: &[u8]) -> usize {
