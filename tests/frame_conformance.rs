@@ -28,9 +28,7 @@ use std::io::Cursor;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use h2::frame::{Frame as H2Frame, StreamDependency, StreamId};
-use h2fw::frame::{
-    DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LEN, Frame, MAX_MAX_FRAME_SIZE, Priority, setting,
-};
+use h2fw::frame::{DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LEN, Frame, MAX_MAX_FRAME_SIZE, Priority, setting};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 
@@ -74,16 +72,8 @@ impl Fields {
     fn header_map(&self) -> HeaderMap {
         let mut map = HeaderMap::new();
         let agent = self.user_agent.iter().map(|value| ("user-agent", value));
-        for (name, value) in self
-            .regular
-            .iter()
-            .map(|(n, v)| (n.as_str(), v))
-            .chain(agent)
-        {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
+        for (name, value) in self.regular.iter().map(|(n, v)| (n.as_str(), v)).chain(agent) {
+            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
         }
         map
     }
@@ -114,60 +104,18 @@ fn hpack_string(out: &mut Vec<u8>, text: &str) {
 /// One operation of a generated sequence.
 #[derive(Debug, Clone)]
 enum Op {
-    Data {
-        stream: u32,
-        data: Vec<u8>,
-        end_stream: bool,
-        pad_length: Option<u8>,
-    },
-    Headers {
-        stream: u32,
-        fields: Fields,
-        end_stream: bool,
-        priority: Option<Priority>,
-        pad_length: Option<u8>,
-    },
-    Priority {
-        stream: u32,
-        priority: Priority,
-    },
-    RstStream {
-        stream: u32,
-        error_code: u32,
-    },
-    Settings {
-        settings: Vec<(u16, u32)>,
-    },
+    Data { stream: u32, data: Vec<u8>, end_stream: bool, pad_length: Option<u8> },
+    Headers { stream: u32, fields: Fields, end_stream: bool, priority: Option<Priority>, pad_length: Option<u8> },
+    Priority { stream: u32, priority: Priority },
+    RstStream { stream: u32, error_code: u32 },
+    Settings { settings: Vec<(u16, u32)> },
     SettingsAck,
-    PushPromise {
-        stream: u32,
-        promised_stream: u32,
-        fields: Fields,
-        pad_length: Option<u8>,
-    },
-    Ping {
-        opaque_data: [u8; 8],
-        ack: bool,
-    },
-    Goaway {
-        last_stream_id: u32,
-        error_code: u32,
-        debug_data: Vec<u8>,
-    },
-    WindowUpdate {
-        stream: u32,
-        increment: u32,
-    },
-    PriorityUpdate {
-        prioritized_stream: u32,
-        field_value: Vec<u8>,
-    },
-    Extension {
-        frame_type: u8,
-        flags: u8,
-        stream: u32,
-        payload: Vec<u8>,
-    },
+    PushPromise { stream: u32, promised_stream: u32, fields: Fields, pad_length: Option<u8> },
+    Ping { opaque_data: [u8; 8], ack: bool },
+    Goaway { last_stream_id: u32, error_code: u32, debug_data: Vec<u8> },
+    WindowUpdate { stream: u32, increment: u32 },
+    PriorityUpdate { prioritized_stream: u32, field_value: Vec<u8> },
+    Extension { frame_type: u8, flags: u8, stream: u32, payload: Vec<u8> },
 }
 
 impl Op {
@@ -175,24 +123,10 @@ impl Op {
     fn encode(&self, out: &mut Vec<u8>, max_frame_size: u32) -> usize {
         let block; // header block storage for HEADERS / PUSH_PROMISE
         let frame = match self {
-            Op::Data {
-                stream,
-                data,
-                end_stream,
-                pad_length,
-            } => Frame::Data {
-                stream: *stream,
-                data,
-                end_stream: *end_stream,
-                pad_length: *pad_length,
-            },
-            Op::Headers {
-                stream,
-                fields,
-                end_stream,
-                priority,
-                pad_length,
-            } => {
+            Op::Data { stream, data, end_stream, pad_length } => {
+                Frame::Data { stream: *stream, data, end_stream: *end_stream, pad_length: *pad_length }
+            }
+            Op::Headers { stream, fields, end_stream, priority, pad_length } => {
                 block = fields.block();
                 Frame::Headers {
                     stream: *stream,
@@ -202,22 +136,11 @@ impl Op {
                     pad_length: *pad_length,
                 }
             }
-            Op::Priority { stream, priority } => Frame::Priority {
-                stream: *stream,
-                priority: *priority,
-            },
-            Op::RstStream { stream, error_code } => Frame::RstStream {
-                stream: *stream,
-                error_code: *error_code,
-            },
+            Op::Priority { stream, priority } => Frame::Priority { stream: *stream, priority: *priority },
+            Op::RstStream { stream, error_code } => Frame::RstStream { stream: *stream, error_code: *error_code },
             Op::Settings { settings } => Frame::Settings { settings },
             Op::SettingsAck => Frame::SettingsAck,
-            Op::PushPromise {
-                stream,
-                promised_stream,
-                fields,
-                pad_length,
-            } => {
+            Op::PushPromise { stream, promised_stream, fields, pad_length } => {
                 block = fields.block();
                 Frame::PushPromise {
                     stream: *stream,
@@ -226,45 +149,19 @@ impl Op {
                     pad_length: *pad_length,
                 }
             }
-            Op::Ping { opaque_data, ack } => Frame::Ping {
-                opaque_data: *opaque_data,
-                ack: *ack,
-            },
-            Op::Goaway {
-                last_stream_id,
-                error_code,
-                debug_data,
-            } => Frame::Goaway {
-                last_stream_id: *last_stream_id,
-                error_code: *error_code,
-                debug_data,
-            },
-            Op::WindowUpdate { stream, increment } => Frame::WindowUpdate {
-                stream: *stream,
-                increment: *increment,
-            },
-            Op::PriorityUpdate {
-                prioritized_stream,
-                field_value,
-            } => Frame::PriorityUpdate {
-                prioritized_stream: *prioritized_stream,
-                field_value,
-            },
-            Op::Extension {
-                frame_type,
-                flags,
-                stream,
-                payload,
-            } => Frame::Extension {
-                frame_type: *frame_type,
-                flags: *flags,
-                stream: *stream,
-                payload,
-            },
+            Op::Ping { opaque_data, ack } => Frame::Ping { opaque_data: *opaque_data, ack: *ack },
+            Op::Goaway { last_stream_id, error_code, debug_data } => {
+                Frame::Goaway { last_stream_id: *last_stream_id, error_code: *error_code, debug_data }
+            }
+            Op::WindowUpdate { stream, increment } => Frame::WindowUpdate { stream: *stream, increment: *increment },
+            Op::PriorityUpdate { prioritized_stream, field_value } => {
+                Frame::PriorityUpdate { prioritized_stream: *prioritized_stream, field_value }
+            }
+            Op::Extension { frame_type, flags, stream, payload } => {
+                Frame::Extension { frame_type: *frame_type, flags: *flags, stream: *stream, payload }
+            }
         };
-        let predicted = frame
-            .validate(max_frame_size)
-            .expect("generated frames are valid");
+        let predicted = frame.validate(max_frame_size).expect("generated frames are valid");
         let before = out.len();
         let written = frame.encode(out, max_frame_size).expect("encodes");
         assert_eq!(written, out.len() - before);
@@ -294,10 +191,7 @@ fn split_frames(mut bytes: &[u8]) -> Vec<RawFrame<'_>> {
         assert!(bytes.len() >= FRAME_HEADER_LEN, "truncated frame header");
         let len = usize::from(bytes[0]) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2]);
         let stream_word = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]);
-        assert!(
-            bytes.len() >= FRAME_HEADER_LEN + len,
-            "truncated frame payload"
-        );
+        assert!(bytes.len() >= FRAME_HEADER_LEN + len, "truncated frame payload");
         let (frame, rest) = bytes.split_at(FRAME_HEADER_LEN + len);
         frames.push(RawFrame {
             frame_type: bytes[3],
@@ -339,99 +233,47 @@ fn check_framing(op: &Op, bytes: &[u8], max_frame_size: u32) {
         assert!(!frame.reserved, "reserved bit set");
     }
     match op {
-        Op::Data {
-            stream,
-            data,
-            end_stream,
-            pad_length,
-        } => {
+        Op::Data { stream, data, end_stream, pad_length } => {
             // Every frame but the last uses the full size the peer allows.
             let room = max - pad_length.map_or(0, |p| 1 + usize::from(p));
-            let expected_chunks: Vec<&[u8]> = if data.is_empty() {
-                vec![&[]]
-            } else {
-                data.chunks(room).collect()
-            };
+            let expected_chunks: Vec<&[u8]> = if data.is_empty() { vec![&[]] } else { data.chunks(room).collect() };
             assert_eq!(frames.len(), expected_chunks.len());
             for (i, (frame, chunk)) in frames.iter().zip(&expected_chunks).enumerate() {
                 let last = i + 1 == frames.len();
                 assert_eq!((frame.frame_type, frame.stream), (0x0, *stream));
-                let flags = if pad_length.is_some() { PADDED } else { 0 }
-                    | if last && *end_stream { END_STREAM } else { 0 };
+                let flags =
+                    if pad_length.is_some() { PADDED } else { 0 } | if last && *end_stream { END_STREAM } else { 0 };
                 assert_eq!(frame.flags, flags);
                 assert_eq!(strip_padding(frame.payload, *pad_length), *chunk);
             }
         }
-        Op::Headers {
-            stream,
-            fields,
-            end_stream,
-            priority,
-            pad_length,
-        } => {
-            let (fixed, priority_flag) = if priority.is_some() {
-                (5, PRIORITY)
-            } else {
-                (0, 0)
-            };
+        Op::Headers { stream, fields, end_stream, priority, pad_length } => {
+            let (fixed, priority_flag) = if priority.is_some() { (5, PRIORITY) } else { (0, 0) };
             let flags = priority_flag | if *end_stream { END_STREAM } else { 0 };
-            let first = FirstFrame {
-                frame_type: 0x1,
-                flags,
-                stream: *stream,
-                pad_length: *pad_length,
-                fixed,
-            };
+            let first = FirstFrame { frame_type: 0x1, flags, stream: *stream, pad_length: *pad_length, fixed };
             check_header_block_framing(&frames, &first, &fields.block(), max);
         }
-        Op::PushPromise {
-            stream,
-            fields,
-            pad_length,
-            promised_stream,
-        } => {
-            let first = FirstFrame {
-                frame_type: 0x5,
-                flags: 0,
-                stream: *stream,
-                pad_length: *pad_length,
-                fixed: 4,
-            };
+        Op::PushPromise { stream, fields, pad_length, promised_stream } => {
+            let first = FirstFrame { frame_type: 0x5, flags: 0, stream: *stream, pad_length: *pad_length, fixed: 4 };
             check_header_block_framing(&frames, &first, &fields.block(), max);
             let first = strip_padding(frames[0].payload, *pad_length);
             assert_eq!(first[..4], promised_stream.to_be_bytes());
         }
         Op::Settings { settings } => {
             assert_eq!(frames.len(), 1);
-            let wire: Vec<u8> = settings
-                .iter()
-                .flat_map(|(id, v)| [&id.to_be_bytes()[..], &v.to_be_bytes()].concat())
-                .collect();
+            let wire: Vec<u8> =
+                settings.iter().flat_map(|(id, v)| [&id.to_be_bytes()[..], &v.to_be_bytes()].concat()).collect();
             assert_eq!(frames[0].payload, wire);
         }
-        Op::PriorityUpdate {
-            prioritized_stream,
-            field_value,
-        } => {
+        Op::PriorityUpdate { prioritized_stream, field_value } => {
             assert_eq!(frames.len(), 1);
-            assert_eq!(
-                (frames[0].frame_type, frames[0].flags, frames[0].stream),
-                (0x10, 0, 0)
-            );
+            assert_eq!((frames[0].frame_type, frames[0].flags, frames[0].stream), (0x10, 0, 0));
             assert_eq!(frames[0].payload[..4], prioritized_stream.to_be_bytes());
             assert_eq!(frames[0].payload[4..], field_value[..]);
         }
-        Op::Extension {
-            frame_type,
-            flags,
-            stream,
-            payload,
-        } => {
+        Op::Extension { frame_type, flags, stream, payload } => {
             assert_eq!(frames.len(), 1);
-            assert_eq!(
-                (frames[0].frame_type, frames[0].flags, frames[0].stream),
-                (*frame_type, *flags, *stream)
-            );
+            assert_eq!((frames[0].frame_type, frames[0].flags, frames[0].stream), (*frame_type, *flags, *stream));
             assert_eq!(frames[0].payload, &payload[..]);
         }
         _ => assert_eq!(frames.len(), 1),
@@ -452,53 +294,24 @@ struct FirstFrame {
 
 /// A header block as HEADERS/PUSH_PROMISE + CONTINUATION: the first frame full
 /// when there is more, END_HEADERS on the last only, fragments in order.
-fn check_header_block_framing(
-    frames: &[RawFrame<'_>],
-    first: &FirstFrame,
-    block: &[u8],
-    max: usize,
-) {
+fn check_header_block_framing(frames: &[RawFrame<'_>], first: &FirstFrame, block: &[u8], max: usize) {
     let mut reassembled = Vec::new();
     for (i, frame) in frames.iter().enumerate() {
         let last = i + 1 == frames.len();
-        assert_eq!(
-            frame.frame_type,
-            if i == 0 { first.frame_type } else { 0x9 }
-        );
+        assert_eq!(frame.frame_type, if i == 0 { first.frame_type } else { 0x9 });
         assert_eq!(frame.stream, first.stream);
-        assert_eq!(
-            frame.flags & END_HEADERS != 0,
-            last,
-            "END_HEADERS on the last frame only"
-        );
+        assert_eq!(frame.flags & END_HEADERS != 0, last, "END_HEADERS on the last frame only");
         if i == 0 {
-            let padded = if first.pad_length.is_some() {
-                PADDED
-            } else {
-                0
-            };
+            let padded = if first.pad_length.is_some() { PADDED } else { 0 };
             assert_eq!(frame.flags & !END_HEADERS, first.flags | padded);
             if !last {
-                assert_eq!(
-                    frame.payload.len(),
-                    max,
-                    "first frame filled to the full size"
-                );
+                assert_eq!(frame.payload.len(), max, "first frame filled to the full size");
             }
-            reassembled
-                .extend_from_slice(&strip_padding(frame.payload, first.pad_length)[first.fixed..]);
+            reassembled.extend_from_slice(&strip_padding(frame.payload, first.pad_length)[first.fixed..]);
         } else {
-            assert_eq!(
-                frame.flags,
-                if last { END_HEADERS } else { 0 },
-                "CONTINUATION carries END_HEADERS only"
-            );
+            assert_eq!(frame.flags, if last { END_HEADERS } else { 0 }, "CONTINUATION carries END_HEADERS only");
             if !last {
-                assert_eq!(
-                    frame.payload.len(),
-                    max,
-                    "CONTINUATION filled to the full size"
-                );
+                assert_eq!(frame.payload.len(), max, "CONTINUATION filled to the full size");
             }
             reassembled.extend_from_slice(frame.payload);
         }
@@ -512,9 +325,7 @@ fn check_header_block_framing(
 /// Every frame h2's codec reads from `bytes`, with its receive limit set to the
 /// max frame size our peer advertised. Panics on any h2 decoding error.
 fn h2_decode(bytes: Vec<u8>, max_frame_size: u32) -> Vec<H2Frame> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
         // Cursor<Vec<u8>> is the AsyncRead + AsyncWrite the codec needs; we only read.
         let mut codec: h2::Codec<Cursor<Vec<u8>>, Bytes> = h2::Codec::new(Cursor::new(bytes));
@@ -530,10 +341,7 @@ fn h2_decode(bytes: Vec<u8>, max_frame_size: u32) -> Vec<H2Frame> {
 /// Expected h2 `Debug` of priority fields, from h2's own constructor.
 fn dependency_debug(priority: &Priority) -> String {
     let dependency = StreamId::from(priority.stream_dependency);
-    format!(
-        "{:?}",
-        StreamDependency::new(dependency, priority.weight, priority.exclusive)
-    )
+    format!("{:?}", StreamDependency::new(dependency, priority.weight, priority.exclusive))
 }
 
 /// Checks the h2 view of a header block: stream, flags, pseudo and regular fields.
@@ -553,25 +361,14 @@ fn check_fields(pseudo: h2::frame::Pseudo, map: HeaderMap, fields: &Fields) {
 /// Compares h2's frames, in order, with what each operation should yield.
 fn check_h2_view(ops: &[Op], mut decoded: std::vec::IntoIter<H2Frame>, max_frame_size: u32) {
     for op in ops {
-        let mut next = || {
-            decoded
-                .next()
-                .unwrap_or_else(|| panic!("h2 yielded nothing for {op:?}"))
-        };
+        let mut next = || decoded.next().unwrap_or_else(|| panic!("h2 yielded nothing for {op:?}"));
         match op {
-            Op::Data {
-                stream,
-                data,
-                end_stream,
-                pad_length,
-            } => {
+            Op::Data { stream, data, end_stream, pad_length } => {
                 let room = max_frame_size as usize - pad_length.map_or(0, |p| 1 + usize::from(p));
                 let frames = data.len().div_ceil(room).max(1);
                 let mut received = Vec::new();
                 for i in 0..frames {
-                    let H2Frame::Data(frame) = next() else {
-                        panic!("expected DATA for {op:?}")
-                    };
+                    let H2Frame::Data(frame) = next() else { panic!("expected DATA for {op:?}") };
                     assert_eq!(u32::from(frame.stream_id()), *stream);
                     assert_eq!(frame.is_end_stream(), *end_stream && i + 1 == frames);
                     assert_eq!(frame.is_padded(), pad_length.is_some());
@@ -586,16 +383,8 @@ fn check_h2_view(ops: &[Op], mut decoded: std::vec::IntoIter<H2Frame>, max_frame
                 }
                 assert_eq!(&received, data);
             }
-            Op::Headers {
-                stream,
-                fields,
-                end_stream,
-                priority,
-                pad_length,
-            } => {
-                let H2Frame::Headers(frame) = next() else {
-                    panic!("expected HEADERS for {op:?}")
-                };
+            Op::Headers { stream, fields, end_stream, priority, pad_length } => {
+                let H2Frame::Headers(frame) = next() else { panic!("expected HEADERS for {op:?}") };
                 assert_eq!(u32::from(frame.stream_id()), *stream);
                 assert_eq!(frame.is_end_stream(), *end_stream);
                 assert!(frame.is_end_headers());
@@ -603,19 +392,16 @@ fn check_h2_view(ops: &[Op], mut decoded: std::vec::IntoIter<H2Frame>, max_frame
                 assert_eq!(debug.contains("PADDED"), pad_length.is_some(), "{debug}");
                 assert_eq!(debug.contains("PRIORITY"), priority.is_some(), "{debug}");
                 match priority {
-                    Some(priority) => assert!(
-                        debug.contains(&format!("stream_dep: {}", dependency_debug(priority))),
-                        "{debug}"
-                    ),
+                    Some(priority) => {
+                        assert!(debug.contains(&format!("stream_dep: {}", dependency_debug(priority))), "{debug}")
+                    }
                     None => assert!(!debug.contains("stream_dep"), "{debug}"),
                 }
                 let (pseudo, map) = frame.into_parts();
                 check_fields(pseudo, map, fields);
             }
             Op::Priority { stream, priority } => {
-                let H2Frame::Priority(frame) = next() else {
-                    panic!("expected PRIORITY for {op:?}")
-                };
+                let H2Frame::Priority(frame) = next() else { panic!("expected PRIORITY for {op:?}") };
                 let expected = format!(
                     "Priority {{ stream_id: {:?}, dependency: {} }}",
                     StreamId::from(*stream),
@@ -624,95 +410,51 @@ fn check_h2_view(ops: &[Op], mut decoded: std::vec::IntoIter<H2Frame>, max_frame
                 assert_eq!(format!("{frame:?}"), expected);
             }
             Op::RstStream { stream, error_code } => {
-                let H2Frame::Reset(frame) = next() else {
-                    panic!("expected RST_STREAM for {op:?}")
-                };
+                let H2Frame::Reset(frame) = next() else { panic!("expected RST_STREAM for {op:?}") };
                 assert_eq!(u32::from(frame.stream_id()), *stream);
                 assert_eq!(u32::from(frame.reason()), *error_code);
             }
             Op::Settings { settings } => {
-                let H2Frame::Settings(frame) = next() else {
-                    panic!("expected SETTINGS for {op:?}")
-                };
+                let H2Frame::Settings(frame) = next() else { panic!("expected SETTINGS for {op:?}") };
                 assert!(!frame.is_ack());
-                let last = |id: u16| {
-                    settings
-                        .iter()
-                        .rev()
-                        .find(|(i, _)| *i == id)
-                        .map(|&(_, v)| v)
-                };
+                let last = |id: u16| settings.iter().rev().find(|(i, _)| *i == id).map(|&(_, v)| v);
                 assert_eq!(frame.header_table_size(), last(setting::HEADER_TABLE_SIZE));
-                assert_eq!(
-                    frame.is_push_enabled(),
-                    last(setting::ENABLE_PUSH).map(|v| v == 1)
-                );
-                assert_eq!(
-                    frame.max_concurrent_streams(),
-                    last(setting::MAX_CONCURRENT_STREAMS)
-                );
-                assert_eq!(
-                    frame.initial_window_size(),
-                    last(setting::INITIAL_WINDOW_SIZE)
-                );
+                assert_eq!(frame.is_push_enabled(), last(setting::ENABLE_PUSH).map(|v| v == 1));
+                assert_eq!(frame.max_concurrent_streams(), last(setting::MAX_CONCURRENT_STREAMS));
+                assert_eq!(frame.initial_window_size(), last(setting::INITIAL_WINDOW_SIZE));
                 assert_eq!(frame.max_frame_size(), last(setting::MAX_FRAME_SIZE));
-                assert_eq!(
-                    frame.max_header_list_size(),
-                    last(setting::MAX_HEADER_LIST_SIZE)
-                );
+                assert_eq!(frame.max_header_list_size(), last(setting::MAX_HEADER_LIST_SIZE));
                 assert_eq!(
                     frame.is_extended_connect_protocol_enabled(),
                     last(setting::ENABLE_CONNECT_PROTOCOL).map(|v| v == 1)
                 );
             }
             Op::SettingsAck => {
-                let H2Frame::Settings(frame) = next() else {
-                    panic!("expected SETTINGS ack")
-                };
+                let H2Frame::Settings(frame) = next() else { panic!("expected SETTINGS ack") };
                 assert!(frame.is_ack());
             }
-            Op::PushPromise {
-                stream,
-                promised_stream,
-                fields,
-                pad_length,
-            } => {
-                let H2Frame::PushPromise(frame) = next() else {
-                    panic!("expected PUSH_PROMISE for {op:?}")
-                };
+            Op::PushPromise { stream, promised_stream, fields, pad_length } => {
+                let H2Frame::PushPromise(frame) = next() else { panic!("expected PUSH_PROMISE for {op:?}") };
                 assert_eq!(u32::from(frame.stream_id()), *stream);
                 assert_eq!(u32::from(frame.promised_id()), *promised_stream);
                 assert!(frame.is_end_headers());
-                assert_eq!(
-                    format!("{frame:?}").contains("PADDED"),
-                    pad_length.is_some()
-                );
+                assert_eq!(format!("{frame:?}").contains("PADDED"), pad_length.is_some());
                 let (pseudo, map) = frame.into_parts();
                 check_fields(pseudo, map, fields);
             }
             Op::Ping { opaque_data, ack } => {
-                let H2Frame::Ping(frame) = next() else {
-                    panic!("expected PING for {op:?}")
-                };
+                let H2Frame::Ping(frame) = next() else { panic!("expected PING for {op:?}") };
                 assert_eq!(frame.payload(), opaque_data);
                 assert_eq!(frame.is_ack(), *ack);
             }
-            Op::Goaway {
-                last_stream_id,
-                error_code,
-                debug_data,
-            } => {
-                let H2Frame::GoAway(frame) = next() else {
-                    panic!("expected GOAWAY for {op:?}")
-                };
+            Op::Goaway { last_stream_id, error_code, debug_data } => {
+                let H2Frame::GoAway(frame) = next() else { panic!("expected GOAWAY for {op:?}") };
                 assert_eq!(u32::from(frame.last_stream_id()), *last_stream_id);
                 assert_eq!(u32::from(frame.reason()), *error_code);
                 assert_eq!(frame.debug_data()[..], debug_data[..]);
             }
             Op::WindowUpdate { stream, increment } => {
-                let H2Frame::WindowUpdate(frame) = next() else {
-                    panic!("expected WINDOW_UPDATE for {op:?}")
-                };
+                let H2Frame::WindowUpdate(frame) = next() else { panic!("expected WINDOW_UPDATE for {op:?}") };
                 assert_eq!(u32::from(frame.stream_id()), *stream);
                 assert_eq!(frame.size_increment(), *increment);
             }
@@ -720,10 +462,7 @@ fn check_h2_view(ops: &[Op], mut decoded: std::vec::IntoIter<H2Frame>, max_frame
             Op::PriorityUpdate { .. } | Op::Extension { .. } => {}
         }
     }
-    assert!(
-        decoded.next().is_none(),
-        "h2 decoded more frames than we wrote"
-    );
+    assert!(decoded.next().is_none(), "h2 decoded more frames than we wrote");
 }
 
 /// Encodes `ops` for a peer with `max_frame_size`, then checks the framing
@@ -739,11 +478,7 @@ fn check_sequence(ops: &[Op], max_frame_size: u32) {
     for (op, span) in ops.iter().zip(spans) {
         check_framing(op, &out[span], max_frame_size);
     }
-    check_h2_view(
-        ops,
-        h2_decode(out, max_frame_size).into_iter(),
-        max_frame_size,
-    );
+    check_h2_view(ops, h2_decode(out, max_frame_size).into_iter(), max_frame_size);
 }
 
 // ---------------------------------------------------------------------------
@@ -755,62 +490,28 @@ fn stream_id() -> impl Strategy<Value = u32> {
 }
 
 fn pad_length() -> impl Strategy<Value = Option<u8>> {
-    prop_oneof![
-        Just(None),
-        Just(Some(0)),
-        Just(Some(255)),
-        any::<u8>().prop_map(Some)
-    ]
+    prop_oneof![Just(None), Just(Some(0)), Just(Some(255)), any::<u8>().prop_map(Some)]
 }
 
 /// Priority fields that do not make `stream` depend on itself.
 fn priority_for(stream: u32) -> impl Strategy<Value = Priority> {
-    (
-        prop_oneof![Just(0u32), 1u32..=0x7fff_ffff],
-        any::<u8>(),
-        any::<bool>(),
-    )
-        .prop_filter("no self-dependency", move |(dependency, ..)| {
-            *dependency != stream
-        })
-        .prop_map(|(stream_dependency, weight, exclusive)| Priority {
-            stream_dependency,
-            weight,
-            exclusive,
-        })
+    (prop_oneof![Just(0u32), 1u32..=0x7fff_ffff], any::<u8>(), any::<bool>())
+        .prop_filter("no self-dependency", move |(dependency, ..)| *dependency != stream)
+        .prop_map(|(stream_dependency, weight, exclusive)| Priority { stream_dependency, weight, exclusive })
 }
 
 /// `len` lowercase letters from `seed`: cheap to build even when long.
 fn letters(seed: u32, len: usize) -> String {
-    (0..len)
-        .map(|i| char::from(b'a' + ((seed as usize + i * 7) % 26) as u8))
-        .collect()
+    (0..len).map(|i| char::from(b'a' + ((seed as usize + i * 7) % 26) as u8)).collect()
 }
 
 /// Header fields; often tens of kilobytes so blocks need one or more CONTINUATION.
 fn fields(request: bool) -> impl Strategy<Value = Fields> {
-    let field = (
-        1usize..20,
-        prop_oneof![0usize..40, 0usize..9_000, 9_000usize..24_000],
-        any::<u32>(),
-    )
-        .prop_map(|(name_len, value_len, seed)| {
-            (
-                format!("x-{}", letters(seed, name_len)),
-                letters(seed / 3, value_len),
-            )
-        });
-    let has_request = if request {
-        Just(true).boxed()
-    } else {
-        any::<bool>().boxed()
-    };
-    (
-        has_request,
-        "[a-z0-9.]{1,30}",
-        prop::collection::vec(field, 0..6),
-        prop::option::of("[a-z/0-9. ]{0,40}"),
-    )
+    let field = (1usize..20, prop_oneof![0usize..40, 0usize..9_000, 9_000usize..24_000], any::<u32>()).prop_map(
+        |(name_len, value_len, seed)| (format!("x-{}", letters(seed, name_len)), letters(seed / 3, value_len)),
+    );
+    let has_request = if request { Just(true).boxed() } else { any::<bool>().boxed() };
+    (has_request, "[a-z0-9.]{1,30}", prop::collection::vec(field, 0..6), prop::option::of("[a-z/0-9. ]{0,40}"))
         .prop_map(|(request, authority, regular, user_agent)| Fields {
             request: request.then_some(authority),
             regular,
@@ -844,23 +545,14 @@ fn valid_setting() -> impl Strategy<Value = (u16, u32)> {
         any::<u32>().prop_map(|v| (setting::MAX_HEADER_LIST_SIZE, v)),
         (0u32..=1).prop_map(|v| (setting::ENABLE_CONNECT_PROTOCOL, v)),
         (0u32..=1).prop_map(|v| (setting::NO_RFC7540_PRIORITIES, v)),
-        (
-            prop_oneof![Just(0u16), Just(7u16), 10u16..=u16::MAX],
-            any::<u32>()
-        ),
+        (prop_oneof![Just(0u16), Just(7u16), 10u16..=u16::MAX], any::<u32>()),
     ]
 }
 
 /// An operation, with bodies resolved against the peer's frame size.
 fn op(max_frame_size: u32) -> impl Strategy<Value = Op> {
-    let data = (
-        stream_id(),
-        body_size(),
-        any::<u8>(),
-        any::<bool>(),
-        pad_length(),
-    )
-        .prop_map(move |(stream, size, seed, end_stream, pad_length)| {
+    let data = (stream_id(), body_size(), any::<u8>(), any::<bool>(), pad_length()).prop_map(
+        move |(stream, size, seed, end_stream, pad_length)| {
             let room = max_frame_size as usize - pad_length.map_or(0, |p| 1 + usize::from(p));
             let len = match size {
                 // Frame-sized bodies only where they stay small enough to test quickly.
@@ -870,36 +562,23 @@ fn op(max_frame_size: u32) -> impl Strategy<Value = Op> {
                 BodySize::AroundRooms { k, .. } => k * 1000,
                 BodySize::Small(len) => len,
             };
-            let data = (0..len)
-                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-                .collect();
-            Op::Data {
-                stream,
-                data,
-                end_stream,
-                pad_length,
-            }
-        });
+            let data = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+            Op::Data { stream, data, end_stream, pad_length }
+        },
+    );
     let headers = stream_id().prop_flat_map(|stream| {
-        (
-            fields(false),
-            any::<bool>(),
-            prop::option::of(priority_for(stream)),
-            pad_length(),
+        (fields(false), any::<bool>(), prop::option::of(priority_for(stream)), pad_length()).prop_map(
+            move |(fields, end_stream, priority, pad_length)| Op::Headers {
+                stream,
+                fields,
+                end_stream,
+                priority,
+                pad_length,
+            },
         )
-            .prop_map(
-                move |(fields, end_stream, priority, pad_length)| Op::Headers {
-                    stream,
-                    fields,
-                    end_stream,
-                    priority,
-                    pad_length,
-                },
-            )
     });
-    let priority = stream_id().prop_flat_map(|stream| {
-        priority_for(stream).prop_map(move |priority| Op::Priority { stream, priority })
-    });
+    let priority = stream_id()
+        .prop_flat_map(|stream| priority_for(stream).prop_map(move |priority| Op::Priority { stream, priority }));
     prop_oneof![
         3 => data,
         3 => headers,
@@ -954,30 +633,16 @@ fn body(len: usize) -> Vec<u8> {
 
 fn big_fields(total_value_len: usize) -> Fields {
     let regular = (0..total_value_len.div_ceil(4000))
-        .map(|i| {
-            (
-                format!("x-field-{i}"),
-                letters(i as u32, 4000.min(total_value_len - i * 4000)),
-            )
-        })
+        .map(|i| (format!("x-field-{i}"), letters(i as u32, 4000.min(total_value_len - i * 4000))))
         .collect();
-    Fields {
-        request: Some("example.com".into()),
-        regular,
-        user_agent: None,
-    }
+    Fields { request: Some("example.com".into()), regular, user_agent: None }
 }
 
 #[test]
 fn data_at_the_frame_size_and_one_over() {
     for max in [DEFAULT_MAX_FRAME_SIZE, 20_000] {
         for len in [max as usize, max as usize + 1] {
-            let ops = [Op::Data {
-                stream: 1,
-                data: body(len),
-                end_stream: true,
-                pad_length: None,
-            }];
+            let ops = [Op::Data { stream: 1, data: body(len), end_stream: true, pad_length: None }];
             check_sequence(&ops, max);
         }
     }
@@ -986,24 +651,9 @@ fn data_at_the_frame_size_and_one_over() {
 #[test]
 fn empty_data_with_and_without_end_stream() {
     let ops = [
-        Op::Data {
-            stream: 1,
-            data: vec![],
-            end_stream: true,
-            pad_length: None,
-        },
-        Op::Data {
-            stream: 3,
-            data: vec![],
-            end_stream: false,
-            pad_length: None,
-        },
-        Op::Data {
-            stream: 5,
-            data: vec![],
-            end_stream: true,
-            pad_length: Some(0),
-        },
+        Op::Data { stream: 1, data: vec![], end_stream: true, pad_length: None },
+        Op::Data { stream: 3, data: vec![], end_stream: false, pad_length: None },
+        Op::Data { stream: 5, data: vec![], end_stream: true, pad_length: Some(0) },
     ];
     check_sequence(&ops, DEFAULT_MAX_FRAME_SIZE);
 }
@@ -1011,25 +661,9 @@ fn empty_data_with_and_without_end_stream() {
 #[test]
 fn padding_of_255_on_data_headers_and_push_promise() {
     let ops = [
-        Op::Data {
-            stream: 1,
-            data: body(10),
-            end_stream: false,
-            pad_length: Some(255),
-        },
-        Op::Headers {
-            stream: 1,
-            fields: big_fields(10),
-            end_stream: true,
-            priority: None,
-            pad_length: Some(255),
-        },
-        Op::PushPromise {
-            stream: 1,
-            promised_stream: 2,
-            fields: big_fields(10),
-            pad_length: Some(255),
-        },
+        Op::Data { stream: 1, data: body(10), end_stream: false, pad_length: Some(255) },
+        Op::Headers { stream: 1, fields: big_fields(10), end_stream: true, priority: None, pad_length: Some(255) },
+        Op::PushPromise { stream: 1, promised_stream: 2, fields: big_fields(10), pad_length: Some(255) },
     ];
     check_sequence(&ops, DEFAULT_MAX_FRAME_SIZE);
 }
@@ -1037,38 +671,18 @@ fn padding_of_255_on_data_headers_and_push_promise() {
 #[test]
 fn split_data_with_padding_fills_each_frame() {
     // 16384 − 1 − 255 = 16128 data bytes per frame: three full frames and one byte.
-    let ops = [Op::Data {
-        stream: 1,
-        data: body(3 * 16_128 + 1),
-        end_stream: true,
-        pad_length: Some(255),
-    }];
+    let ops = [Op::Data { stream: 1, data: body(3 * 16_128 + 1), end_stream: true, pad_length: Some(255) }];
     check_sequence(&ops, DEFAULT_MAX_FRAME_SIZE);
 }
 
 #[test]
 fn header_block_needing_several_continuations() {
-    let priority = Some(Priority {
-        stream_dependency: 1,
-        weight: 200,
-        exclusive: true,
-    });
+    let priority = Some(Priority { stream_dependency: 1, weight: 200, exclusive: true });
     let fields = big_fields(60_000);
     assert!(fields.block().len() > 3 * 16_384);
     let ops = [
-        Op::Headers {
-            stream: 3,
-            fields: fields.clone(),
-            end_stream: true,
-            priority,
-            pad_length: Some(7),
-        },
-        Op::PushPromise {
-            stream: 3,
-            promised_stream: 4,
-            fields,
-            pad_length: Some(7),
-        },
+        Op::Headers { stream: 3, fields: fields.clone(), end_stream: true, priority, pad_length: Some(7) },
+        Op::PushPromise { stream: 3, promised_stream: 4, fields, pad_length: Some(7) },
     ];
     check_sequence(&ops, DEFAULT_MAX_FRAME_SIZE);
 }
@@ -1077,30 +691,10 @@ fn header_block_needing_several_continuations() {
 fn largest_frame_size_takes_big_frames_whole() {
     let max = MAX_MAX_FRAME_SIZE;
     let ops = [
-        Op::Data {
-            stream: 1,
-            data: body(max as usize),
-            end_stream: false,
-            pad_length: None,
-        },
-        Op::Data {
-            stream: 1,
-            data: body(max as usize + 1),
-            end_stream: true,
-            pad_length: None,
-        },
-        Op::Headers {
-            stream: 3,
-            fields: big_fields(60_000),
-            end_stream: false,
-            priority: None,
-            pad_length: None,
-        },
-        Op::Goaway {
-            last_stream_id: 7,
-            error_code: 0,
-            debug_data: body(100_000),
-        },
+        Op::Data { stream: 1, data: body(max as usize), end_stream: false, pad_length: None },
+        Op::Data { stream: 1, data: body(max as usize + 1), end_stream: true, pad_length: None },
+        Op::Headers { stream: 3, fields: big_fields(60_000), end_stream: false, priority: None, pad_length: None },
+        Op::Goaway { last_stream_id: 7, error_code: 0, debug_data: body(100_000) },
     ];
     check_sequence(&ops, max);
 }
