@@ -32,11 +32,7 @@ impl HeaderList {
         self.bytes.extend_from_slice(name);
         let name_end = self.bytes.len();
         self.bytes.extend_from_slice(value);
-        self.fields.push(FieldEnds {
-            name_end,
-            value_end: self.bytes.len(),
-            sensitive,
-        });
+        self.fields.push(FieldEnds { name_end, value_end: self.bytes.len(), sensitive });
     }
 
     /// Request pseudo-headers (`:method`, `:scheme`, `:authority`, `:path`)
@@ -65,15 +61,7 @@ impl HeaderList {
                 list.push(b":authority", authority, false);
             }
             let path = uri.path_and_query().map_or("", |p| p.as_str());
-            list.push(
-                b":path",
-                if path.is_empty() {
-                    b"/"
-                } else {
-                    path.as_bytes()
-                },
-                false,
-            );
+            list.push(b":path", if path.is_empty() { b"/" } else { path.as_bytes() }, false);
         }
         list.extend_from(headers);
         list
@@ -123,29 +111,14 @@ impl HeaderList {
 
     /// Empty list with room for `headers` plus `extra_fields` fields of
     /// `extra_bytes` bytes in all.
-    fn with_capacity_for(
-        headers: &http::HeaderMap,
-        extra_fields: usize,
-        extra_bytes: usize,
-    ) -> Self {
-        let bytes = headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len())
-            .sum::<usize>()
-            + extra_bytes;
-        Self {
-            bytes: Vec::with_capacity(bytes),
-            fields: Vec::with_capacity(headers.len() + extra_fields),
-        }
+    fn with_capacity_for(headers: &http::HeaderMap, extra_fields: usize, extra_bytes: usize) -> Self {
+        let bytes = headers.iter().map(|(n, v)| n.as_str().len() + v.len()).sum::<usize>() + extra_bytes;
+        Self { bytes: Vec::with_capacity(bytes), fields: Vec::with_capacity(headers.len() + extra_fields) }
     }
 
     fn extend_from(&mut self, headers: &http::HeaderMap) {
         for (name, value) in headers {
-            self.push(
-                name.as_str().as_bytes(),
-                value.as_bytes(),
-                value.is_sensitive(),
-            );
+            self.push(name.as_str().as_bytes(), value.as_bytes(), value.is_sensitive());
         }
     }
 }

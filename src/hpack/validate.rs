@@ -13,9 +13,7 @@ pub(super) fn validate(fields: &[HeaderField<'_>]) -> Result<(), HpackError> {
             check_regular_name(field.name)?;
             pseudo.regular_seen = true;
             if is_connection_specific(field) {
-                return Err(HpackError::ConnectionSpecific {
-                    name: lossy(field.name),
-                });
+                return Err(HpackError::ConnectionSpecific { name: lossy(field.name) });
             }
         }
         check_value(field)?;
@@ -40,12 +38,7 @@ const REQUEST: u8 = METHOD | SCHEME | AUTHORITY | PATH | PROTOCOL;
 
 impl PseudoState {
     fn accept(&mut self, field: &HeaderField<'_>) -> Result<(), HpackError> {
-        let error = |reason| {
-            Err(HpackError::PseudoHeader {
-                name: lossy(field.name),
-                reason,
-            })
-        };
+        let error = |reason| Err(HpackError::PseudoHeader { name: lossy(field.name), reason });
         let bit = match field.name {
             b":method" => METHOD,
             b":scheme" => SCHEME,
@@ -79,12 +72,7 @@ impl PseudoState {
 }
 
 fn check_regular_name(name: &[u8]) -> Result<(), HpackError> {
-    let error = |reason| {
-        Err(HpackError::InvalidName {
-            name: lossy(name),
-            reason,
-        })
-    };
+    let error = |reason| Err(HpackError::InvalidName { name: lossy(name), reason });
     if name.is_empty() {
         return error("is empty");
     }
@@ -101,9 +89,7 @@ fn check_regular_name(name: &[u8]) -> Result<(), HpackError> {
 /// `transfer-encoding`, `upgrade`, and `te` with any value but `trailers`.
 fn is_connection_specific(field: &HeaderField<'_>) -> bool {
     match field.name {
-        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade" => {
-            true
-        }
+        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade" => true,
         b"te" => field.value != b"trailers",
         _ => false,
     }
@@ -111,12 +97,7 @@ fn is_connection_specific(field: &HeaderField<'_>) -> bool {
 
 /// RFC 9113 §8.2.1: no NUL, CR or LF anywhere; no SP or HTAB at either end.
 fn check_value(field: &HeaderField<'_>) -> Result<(), HpackError> {
-    let error = |reason| {
-        Err(HpackError::InvalidValue {
-            name: lossy(field.name),
-            reason,
-        })
-    };
+    let error = |reason| Err(HpackError::InvalidValue { name: lossy(field.name), reason });
     let value = field.value;
     if has_nul_cr_or_lf(value) {
         return match value.iter().find(|&&b| b == 0 || b == b'\r' || b == b'\n') {
@@ -145,10 +126,7 @@ fn has_nul_cr_or_lf(value: &[u8]) -> bool {
     let (words, tail) = value.as_chunks::<8>();
     let found = words.iter().fold(0, |found, w| {
         let w = u64::from_le_bytes(*w);
-        found
-            | has_zero(w)
-            | has_zero(w ^ (ONES * u64::from(b'\r')))
-            | has_zero(w ^ (ONES * u64::from(b'\n')))
+        found | has_zero(w) | has_zero(w ^ (ONES * u64::from(b'\r'))) | has_zero(w ^ (ONES * u64::from(b'\n')))
     });
     found != 0 || tail.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
 }
@@ -172,20 +150,7 @@ const LOWERCASE_TCHAR: [bool; 256] = {
             || c.is_ascii_digit()
             || matches!(
                 c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
             );
         b += 1;
     }
@@ -223,11 +188,7 @@ mod tests {
     fn lowercase_tchar_table_is_rfc_9110_tchar_minus_uppercase() {
         let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
         for b in 0..=255u8 {
-            assert_eq!(
-                is_lowercase_tchar(b),
-                tchar(b) && !b.is_ascii_uppercase(),
-                "{b:#x}"
-            );
+            assert_eq!(is_lowercase_tchar(b), tchar(b) && !b.is_ascii_uppercase(), "{b:#x}");
             assert_eq!(is_tchar(b), tchar(b), "{b:#x}");
         }
     }
