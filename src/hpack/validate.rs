@@ -63,8 +63,8 @@ impl PseudoState {
             METHOD if field.value.is_empty() || !field.value.iter().all(|&b| is_tchar(b)) => {
                 error("value is not a method token")
             }
-            STATUS if field.value.len() != 3 || !field.value.iter().all(u8::is_ascii_digit) => {
-                error("value is not a three-digit status code")
+            STATUS if !matches!(field.value, [b'1'..=b'9', b'0'..=b'9', b'0'..=b'9']) => {
+                error("value is not a status code from 100 to 999")
             }
             _ => Ok(()),
         }
@@ -141,6 +141,7 @@ fn is_lowercase_tchar(b: u8) -> bool {
     LOWERCASE_TCHAR[usize::from(b)]
 }
 
+/// Per byte: whether it is a lowercase tchar.
 const LOWERCASE_TCHAR: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
