@@ -86,6 +86,13 @@ fn request_path_defaults_to_slash() {
 }
 
 #[test]
+fn authority_drops_userinfo() {
+    let uri: Uri = "https://user:secret@example.com:8080/".parse().unwrap();
+    let list = HeaderList::request(&Method::GET, &uri, &HeaderMap::new());
+    assert_eq!(list.fields()[2], HeaderField { name: b":authority", value: b"example.com:8080", sensitive: false });
+}
+
+#[test]
 fn connect_request_has_method_and_authority_only() {
     let uri: Uri = "proxy.example:443".parse().unwrap();
     let list = HeaderList::request(&Method::CONNECT, &uri, &HeaderMap::new());
