@@ -20,8 +20,8 @@ mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "writer" });
 }
 
-use bindings::exports::h2fw::writer::conn as wit;
 use bindings::WriterPre;
+use bindings::exports::h2fw::writer::conn as wit;
 
 /// The component built by `build.rs`, embedded so the binary stands alone.
 const COMPONENT: &[u8] = include_bytes!(env!("H2FW_COMPONENT"));
@@ -42,7 +42,8 @@ fn runtime() -> anyhow::Result<&'static Runtime> {
 
 fn compile() -> anyhow::Result<Runtime> {
     let engine = Engine::default();
-    let component = Component::new(&engine, COMPONENT).map_err(anyhow::Error::from).context("compiling the component")?;
+    let component =
+        Component::new(&engine, COMPONENT).map_err(anyhow::Error::from).context("compiling the component")?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
     let pre = linker.instantiate_pre(&component).and_then(WriterPre::new);
@@ -112,7 +113,8 @@ impl ComponentWriter {
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let bindings = runtime.pre.instantiate(&mut store).map_err(anyhow::Error::from).context("instantiating the component")?;
+        let bindings =
+            runtime.pre.instantiate(&mut store).map_err(anyhow::Error::from).context("instantiating the component")?;
         let connection = bindings
             .h2fw_writer_conn()
             .connection()
@@ -127,7 +129,11 @@ impl ComponentWriter {
         let runtime = runtime()?;
         let mut store = Store::new(
             &runtime.engine,
-            HostState { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), limiter: MemoryLimiter::default() },
+            HostState {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+                limiter: MemoryLimiter::default(),
+            },
         );
         let bindings = runtime.pre.instantiate(&mut store)?;
         let config = bindings.h2fw_writer_conn().call_default_config(&mut store, policy_to_wit(policy))?;
@@ -148,7 +154,11 @@ impl ComponentWriter {
     /// The connection's methods, with the store and resource handle.
     fn call<T>(
         &mut self,
-        call: impl FnOnce(&wit::GuestConnection<'_>, &mut Store<HostState>, ResourceAny) -> wasmtime::Result<Result<T, wit::Error>>,
+        call: impl FnOnce(
+            &wit::GuestConnection<'_>,
+            &mut Store<HostState>,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<T, wit::Error>>,
     ) -> Result<T, WriteError> {
         let guest = self.bindings.h2fw_writer_conn().connection();
         match call(&guest, &mut self.store, self.connection) {
@@ -187,7 +197,12 @@ impl Writer for ComponentWriter {
         self.call(|guest, store, connection| guest.call_write_frame(store, connection, &frame))
     }
 
-    fn write_headers(&mut self, stream: u32, fields: &[HeaderField<'_>], options: HeadersOptions) -> Result<(), WriteError> {
+    fn write_headers(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
         let fields = fields_to_wit(fields);
         let options = wit::HeadersOptions {
             end_stream: options.end_stream,
@@ -210,10 +225,18 @@ impl Writer for ComponentWriter {
         })
     }
 
-    fn open_stream(&mut self, stream: u32, fields: &[HeaderField<'_>], hints: StreamHints, end_stream: bool) -> Result<(), WriteError> {
+    fn open_stream(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError> {
         let fields = fields_to_wit(fields);
         let hints = wit::StreamHints { content_length: hints.content_length };
-        self.call(|guest, store, connection| guest.call_open_stream(store, connection, stream, &fields, hints, end_stream))
+        self.call(|guest, store, connection| {
+            guest.call_open_stream(store, connection, stream, &fields, hints, end_stream)
+        })
     }
 
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {
@@ -309,12 +332,20 @@ fn settings_to_wit(settings: &[(u16, u32)]) -> Vec<wit::Setting> {
 fn fields_to_wit(fields: &[HeaderField<'_>]) -> Vec<wit::HeaderField> {
     fields
         .iter()
-        .map(|field| wit::HeaderField { name: field.name.to_vec(), value: field.value.to_vec(), sensitive: field.sensitive })
+        .map(|field| wit::HeaderField {
+            name: field.name.to_vec(),
+            value: field.value.to_vec(),
+            sensitive: field.sensitive,
+        })
         .collect()
 }
 
 fn priority_to_wit(priority: Priority) -> wit::Priority {
-    wit::Priority { stream_dependency: priority.stream_dependency, weight: priority.weight, exclusive: priority.exclusive }
+    wit::Priority {
+        stream_dependency: priority.stream_dependency,
+        weight: priority.weight,
+        exclusive: priority.exclusive,
+    }
 }
 
 fn frame_to_wit(frame: &Frame<'_>) -> wit::Frame {
@@ -336,7 +367,12 @@ fn frame_to_wit(frame: &Frame<'_>) -> wit::Frame {
         Frame::Settings { settings } => wit::Frame::Settings(settings_to_wit(settings)),
         Frame::SettingsAck => wit::Frame::SettingsAck,
         Frame::PushPromise { stream, promised_stream, block, pad_length } => {
-            wit::Frame::PushPromise(wit::PushPromiseFrame { stream, promised_stream, block: block.to_vec(), pad_length })
+            wit::Frame::PushPromise(wit::PushPromiseFrame {
+                stream,
+                promised_stream,
+                block: block.to_vec(),
+                pad_length,
+            })
         }
         Frame::Ping { opaque_data, ack } => {
             wit::Frame::Ping(wit::PingFrame { opaque_data: u64::from_be_bytes(opaque_data), ack })
@@ -347,10 +383,12 @@ fn frame_to_wit(frame: &Frame<'_>) -> wit::Frame {
         Frame::WindowUpdate { stream, increment } => {
             wit::Frame::WindowUpdate(wit::WindowUpdateFrame { stream, increment })
         }
-        Frame::PriorityUpdate { prioritized_stream, field_value } => wit::Frame::PriorityUpdate(wit::PriorityUpdateFrame {
-            prioritized_stream,
-            field_value: field_value.to_vec(),
-        }),
+        Frame::PriorityUpdate { prioritized_stream, field_value } => {
+            wit::Frame::PriorityUpdate(wit::PriorityUpdateFrame {
+                prioritized_stream,
+                field_value: field_value.to_vec(),
+            })
+        }
         Frame::Extension { frame_type, flags, stream, payload } => {
             wit::Frame::Extension(wit::ExtensionFrame { frame_type, flags, stream, payload: payload.to_vec() })
         }

@@ -137,7 +137,11 @@ pub struct ScriptPriority {
 
 impl From<ScriptPriority> for Priority {
     fn from(priority: ScriptPriority) -> Self {
-        Priority { stream_dependency: priority.stream_dependency, weight: priority.weight, exclusive: priority.exclusive }
+        Priority {
+            stream_dependency: priority.stream_dependency,
+            weight: priority.weight,
+            exclusive: priority.exclusive,
+        }
     }
 }
 
@@ -205,7 +209,12 @@ struct Progress {
     written: u64,
 }
 
-fn run_lines(script: impl BufRead, writer: &mut dyn Writer, out: &mut impl Write, progress: &mut Progress) -> Result<(), ScriptError> {
+fn run_lines(
+    script: impl BufRead,
+    writer: &mut dyn Writer,
+    out: &mut impl Write,
+    progress: &mut Progress,
+) -> Result<(), ScriptError> {
     let mut bytes = Vec::new();
     for (index, line) in script.lines().enumerate() {
         progress.line = index + 1;
@@ -233,7 +242,11 @@ pub fn apply(op: &Op, writer: &mut dyn Writer) -> Result<(), ScriptFailure> {
         Op::SettingsAck {} => writer.write_frame(&Frame::SettingsAck)?,
         Op::PeerSettings { settings } => writer.apply_peer_settings(settings)?,
         Op::Headers { stream, headers, end_stream, priority, pad_length } => {
-            let options = HeadersOptions { end_stream: *end_stream, priority: priority.map(Priority::from), pad_length: *pad_length };
+            let options = HeadersOptions {
+                end_stream: *end_stream,
+                priority: priority.map(Priority::from),
+                pad_length: *pad_length,
+            };
             writer.write_headers(*stream, &fields(headers), options)?
         }
         Op::Data { stream, data, data_b64, repeat, end_stream, pad_length } => {
@@ -243,7 +256,12 @@ pub fn apply(op: &Op, writer: &mut dyn Writer) -> Result<(), ScriptFailure> {
                 (None, None, Some(repeat)) => vec![repeat.byte; repeat.len],
                 _ => return Err(ScriptFailure::Parse("data: give exactly one of `data`, `data_b64`, `repeat`".into())),
             };
-            writer.write_frame(&Frame::Data { stream: *stream, data: &body, end_stream: *end_stream, pad_length: *pad_length })?
+            writer.write_frame(&Frame::Data {
+                stream: *stream,
+                data: &body,
+                end_stream: *end_stream,
+                pad_length: *pad_length,
+            })?
         }
         Op::Priority { stream, stream_dependency, weight, exclusive } => writer.write_frame(&Frame::Priority {
             stream: *stream,
@@ -272,7 +290,12 @@ pub fn apply(op: &Op, writer: &mut dyn Writer) -> Result<(), ScriptFailure> {
         }
         Op::Raw { frame_type, flags, stream, payload_b64 } => {
             let payload = decode_base64("payload_b64", payload_b64)?;
-            writer.write_frame(&Frame::Extension { frame_type: *frame_type, flags: *flags, stream: *stream, payload: &payload })?
+            writer.write_frame(&Frame::Extension {
+                frame_type: *frame_type,
+                flags: *flags,
+                stream: *stream,
+                payload: &payload,
+            })?
         }
     }
     Ok(())
@@ -281,7 +304,11 @@ pub fn apply(op: &Op, writer: &mut dyn Writer) -> Result<(), ScriptFailure> {
 fn fields(headers: &[ScriptHeader]) -> Vec<HeaderField<'_>> {
     headers
         .iter()
-        .map(|header| HeaderField { name: header.name.as_bytes(), value: header.value.as_bytes(), sensitive: header.sensitive })
+        .map(|header| HeaderField {
+            name: header.name.as_bytes(),
+            value: header.value.as_bytes(),
+            sensitive: header.sensitive,
+        })
         .collect()
 }
 
@@ -304,7 +331,9 @@ mod tests {
 
     #[test]
     fn parses_every_op_with_defaults() {
-        let op = parse_line(r#"{"type":"headers","stream":1,"headers":[[":method","GET"],["authorization","x",true]]}"#).unwrap();
+        let op =
+            parse_line(r#"{"type":"headers","stream":1,"headers":[[":method","GET"],["authorization","x",true]]}"#)
+                .unwrap();
         assert_eq!(
             op,
             Op::Headers {

@@ -8,8 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    ACK, END_HEADERS, END_STREAM, H2Decoder, PADDED, PREFACE, PRIORITY, RawFrame, Representation, block_start, decoded_fields,
-    raw_frames, representations,
+    ACK, END_HEADERS, END_STREAM, H2Decoder, PADDED, PREFACE, PRIORITY, RawFrame, Representation, block_start,
+    decoded_fields, raw_frames, representations,
 };
 use h2fw::conn::{Config, Connection};
 use h2fw::pool::Policy;
@@ -165,7 +165,10 @@ fn check_op(op: &Op, bytes: &[u8], peer: &mut Peer, decoder: &mut H2Decoder, at:
     match op {
         Op::Preface {} | Op::PeerSettings { .. } => unreachable!(),
         Op::Settings { settings } => {
-            let payload: Vec<u8> = settings.iter().flat_map(|&(id, value)| [&id.to_be_bytes()[..], &value.to_be_bytes()].concat()).collect();
+            let payload: Vec<u8> = settings
+                .iter()
+                .flat_map(|&(id, value)| [&id.to_be_bytes()[..], &value.to_be_bytes()].concat())
+                .collect();
             assert_eq!(raw, [RawFrame { kind: 4, flags: 0, stream: 0, reserved_bit: false, payload }], "{at}");
             let [H2::Settings(decoded)] = &decoded[..] else { panic!("{at}: h2 read {decoded:?}") };
             assert!(!decoded.is_ack(), "{at}");
@@ -173,7 +176,11 @@ fn check_op(op: &Op, bytes: &[u8], peer: &mut Peer, decoder: &mut H2Decoder, at:
             assert_eq!(decoded.max_frame_size(), max_frame_size, "{at}");
         }
         Op::SettingsAck {} => {
-            assert_eq!(raw, [RawFrame { kind: 4, flags: ACK, stream: 0, reserved_bit: false, payload: vec![] }], "{at}");
+            assert_eq!(
+                raw,
+                [RawFrame { kind: 4, flags: ACK, stream: 0, reserved_bit: false, payload: vec![] }],
+                "{at}"
+            );
             let [H2::Settings(decoded)] = &decoded[..] else { panic!("{at}: h2 read {decoded:?}") };
             assert!(decoded.is_ack(), "{at}");
         }
@@ -194,7 +201,9 @@ fn check_op(op: &Op, bytes: &[u8], peer: &mut Peer, decoder: &mut H2Decoder, at:
             let start = check_header_block(&raw, 5, *stream, headers, *pad_length, peer, at);
             assert_eq!(start.promised_stream, Some(*promised_stream), "{at}");
             assert_eq!(decoded.len(), 1, "{at}: h2 read {decoded:?}");
-            let Some(H2::PushPromise(decoded)) = decoded.into_iter().next() else { panic!("{at}: h2 read no PUSH_PROMISE") };
+            let Some(H2::PushPromise(decoded)) = decoded.into_iter().next() else {
+                panic!("{at}: h2 read no PUSH_PROMISE")
+            };
             assert_eq!(u32::from(decoded.stream_id()), *stream, "{at}");
             assert_eq!(u32::from(decoded.promised_id()), *promised_stream, "{at}");
             let (pseudo, fields) = decoded.into_parts();
@@ -255,12 +264,17 @@ fn check_op(op: &Op, bytes: &[u8], peer: &mut Peer, decoder: &mut H2Decoder, at:
                 None => [0; 8],
             };
             let flags = if *ack { ACK } else { 0 };
-            assert_eq!(raw, [RawFrame { kind: 6, flags, stream: 0, reserved_bit: false, payload: opaque.to_vec() }], "{at}");
+            assert_eq!(
+                raw,
+                [RawFrame { kind: 6, flags, stream: 0, reserved_bit: false, payload: opaque.to_vec() }],
+                "{at}"
+            );
             let [H2::Ping(ping)] = decoded.as_slice() else { panic!("{at}: h2 read {decoded:?}") };
             assert_eq!((*ping.payload(), ping.is_ack()), (opaque, *ack), "{at}");
         }
         Op::Goaway { last_stream_id, error_code, debug_data } => {
-            let payload = [&last_stream_id.to_be_bytes()[..], &error_code.to_be_bytes(), debug_data.as_bytes()].concat();
+            let payload =
+                [&last_stream_id.to_be_bytes()[..], &error_code.to_be_bytes(), debug_data.as_bytes()].concat();
             assert_eq!(raw, [RawFrame { kind: 7, flags: 0, stream: 0, reserved_bit: false, payload }], "{at}");
             let [H2::GoAway(goaway)] = decoded.as_slice() else { panic!("{at}: h2 read {decoded:?}") };
             assert_eq!(u32::from(goaway.last_stream_id()), *last_stream_id, "{at}");
