@@ -342,6 +342,12 @@ fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
         conn::Error::Pool(PoolError::OutOfMemory { requested }) => {
             D::Pool(wit::PoolError::OutOfMemory(wit::OutOfMemory { requested: len_to_wit(*requested) }))
         }
+        conn::Error::Pool(PoolError::TooLarge { requested, max_class }) => {
+            D::Pool(wit::PoolError::TooLarge(wit::TooLarge {
+                requested: len_to_wit(*requested),
+                max_class: len_to_wit(*max_class),
+            }))
+        }
         conn::Error::StreamNotOpen { stream } => D::StreamNotOpen(wit::StreamNotOpen { stream: *stream }),
         conn::Error::StreamIdInvalid { stream, reason } => {
             D::StreamIdInvalid(wit::StreamIdInvalid { stream: *stream, reason: try_to_string(reason)? })
@@ -377,6 +383,13 @@ fn frame_error_to_wit(error: &FrameError) -> Result<wit::FrameError, usize> {
             len: len_to_wit(len),
             max: len_to_wit(max),
         }),
+        FrameError::ExtensionPayloadTooLarge { frame_type, len, max } => {
+            E::ExtensionPayloadTooLarge(wit::ExtensionPayloadTooLarge {
+                frame_type,
+                len: len_to_wit(len),
+                max: len_to_wit(max),
+            })
+        }
         FrameError::MaxFrameSize { value } => E::MaxFrameSize(wit::MaxFrameSize { value }),
         FrameError::BufferTooSmall { needed, available } => {
             E::BufferTooSmall(wit::BufferTooSmall { needed: len_to_wit(needed), available: len_to_wit(available) })
@@ -396,6 +409,9 @@ fn hpack_error_to_wit(error: &HpackError) -> Result<wit::HpackError, usize> {
             E::ConnectionSpecific(wit::NamedField { name: try_to_string(name)? })
         }
         HpackError::PseudoHeader { name, reason } => E::PseudoHeader(field(name, reason)?),
+        HpackError::BufferTooSmall { needed, available } => {
+            E::BufferTooSmall(wit::BufferTooSmall { needed: len_to_wit(*needed), available: len_to_wit(*available) })
+        }
     })
 }
 

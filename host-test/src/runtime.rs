@@ -403,6 +403,7 @@ fn error_from_wit(error: wit::Error) -> WriteError {
         D::Hpack(_) => ErrorKind::Hpack,
         D::Pool(wit::PoolError::BudgetExceeded(_)) => ErrorKind::Budget,
         D::Pool(wit::PoolError::OutOfMemory(_)) => ErrorKind::OutOfMemory,
+        D::Pool(wit::PoolError::TooLarge(_)) => ErrorKind::TooLarge,
         D::StreamNotOpen(_) => ErrorKind::StreamNotOpen,
         D::StreamIdInvalid(_) => ErrorKind::StreamIdInvalid,
         D::WindowOverflow(_) => ErrorKind::WindowOverflow,
