@@ -270,28 +270,16 @@ fn fields_from_wit(fields: &[wit::HeaderField]) -> Result<Vec<hpack::HeaderField
 
 fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
     let pool = &stats.pool;
-    let mut classes = Vec::new();
-    classes
-        .try_reserve_exact(pool.classes.len())
-        .map_err(|_| oom_error(pool.classes.len() * size_of::<wit::ClassStats>()))?;
-    classes.extend(pool.classes.iter().map(|class| wit::ClassStats {
-        size: len_to_wit(class.size),
-        leased_buffers: len_to_wit(class.leased_buffers),
-        leased_bytes: len_to_wit(class.leased_bytes),
-        idle_buffers: len_to_wit(class.idle_buffers),
-        idle_bytes: len_to_wit(class.idle_bytes),
-        hits: class.hits,
-        misses: class.misses,
-        trims: class.trims,
-    }));
     Ok(wit::Stats {
         pool: wit::PoolStats {
-            classes,
+            classes: classes_to_wit(&pool.classes)?,
             leased_bytes: len_to_wit(pool.leased_bytes),
             idle_bytes: len_to_wit(pool.idle_bytes),
             peak_leased_bytes: len_to_wit(pool.peak_leased_bytes),
             peak_idle_bytes: len_to_wit(pool.peak_idle_bytes),
             peak_total_bytes: len_to_wit(pool.peak_total_bytes),
+            scratch_pools: classes_to_wit(&pool.scratch_pools)?,
+            gc_cycles: pool.gc_cycles,
         },
         live_bytes: len_to_wit(stats.live_bytes),
         peak_live_bytes: len_to_wit(stats.peak_live_bytes),
@@ -301,6 +289,22 @@ fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
         frames: stats.frames,
         bytes_drained: stats.bytes_drained,
     })
+}
+
+fn classes_to_wit(classes: &[pool::ClassStats]) -> Result<Vec<wit::ClassStats>, wit::Error> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(classes.len()).map_err(|_| oom_error(classes.len() * size_of::<wit::ClassStats>()))?;
+    out.extend(classes.iter().map(|class| wit::ClassStats {
+        size: len_to_wit(class.size),
+        leased_buffers: len_to_wit(class.leased_buffers),
+        leased_bytes: len_to_wit(class.leased_bytes),
+        idle_buffers: len_to_wit(class.idle_buffers),
+        idle_bytes: len_to_wit(class.idle_bytes),
+        hits: class.hits,
+        misses: class.misses,
+        trims: class.trims,
+    }));
+    Ok(out)
 }
 
 /// The allocator refused `requested` bytes: the typed error, built without

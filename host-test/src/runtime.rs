@@ -418,25 +418,14 @@ fn stats_from_wit(stats: wit::Stats) -> Stats {
     let pool = stats.pool;
     Stats {
         pool: PoolStats {
-            classes: pool
-                .classes
-                .into_iter()
-                .map(|class| ClassStats {
-                    size: class.size as usize,
-                    leased_buffers: class.leased_buffers as usize,
-                    leased_bytes: class.leased_bytes as usize,
-                    idle_buffers: class.idle_buffers as usize,
-                    idle_bytes: class.idle_bytes as usize,
-                    hits: class.hits,
-                    misses: class.misses,
-                    trims: class.trims,
-                })
-                .collect(),
+            classes: classes_from_wit(pool.classes),
             leased_bytes: pool.leased_bytes as usize,
             idle_bytes: pool.idle_bytes as usize,
             peak_leased_bytes: pool.peak_leased_bytes as usize,
             peak_idle_bytes: pool.peak_idle_bytes as usize,
             peak_total_bytes: pool.peak_total_bytes as usize,
+            scratch_pools: classes_from_wit(pool.scratch_pools),
+            gc_cycles: pool.gc_cycles,
         },
         live_bytes: stats.live_bytes as usize,
         peak_live_bytes: stats.peak_live_bytes as usize,
@@ -446,4 +435,21 @@ fn stats_from_wit(stats: wit::Stats) -> Stats {
         frames: stats.frames,
         bytes_drained: stats.bytes_drained,
     }
+}
+
+fn classes_from_wit(classes: Vec<wit::ClassStats>) -> Vec<ClassStats> {
+    classes
+        .into_iter()
+        .map(|class| ClassStats {
+            // The guest's usize::MAX marks an unbounded class.
+            size: if class.size == u32::MAX { usize::MAX } else { class.size as usize },
+            leased_buffers: class.leased_buffers as usize,
+            leased_bytes: class.leased_bytes as usize,
+            idle_buffers: class.idle_buffers as usize,
+            idle_bytes: class.idle_bytes as usize,
+            hits: class.hits,
+            misses: class.misses,
+            trims: class.trims,
+        })
+        .collect()
 }
