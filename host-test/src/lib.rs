@@ -2,4 +2,6 @@
 //! scripts, and drives stream mixes through the native or component writer.
 
 pub mod mix;
+pub mod runtime;
+pub mod script;
 pub mod writer;
