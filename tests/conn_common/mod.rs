@@ -75,7 +75,7 @@ pub struct StreamView {
     pub ended: bool,
     /// A frame for the stream after END_STREAM (a protocol violation).
     pub frame_after_end: bool,
-    /// Trailers: a header block after DATA, with END_STREAM.
+    /// Trailers: a later header block without pseudo-headers, with END_STREAM.
     pub trailers: Option<DecodedFields>,
     pub reset: Option<u32>,
 }
@@ -101,7 +101,8 @@ pub fn streams(frames: Vec<H2Frame>) -> BTreeMap<u32, StreamView> {
                     .iter()
                     .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                     .collect();
-                if view.data_frames > 0 && end && pseudo.path.is_none() && pseudo.status.is_none() {
+                let first_block = view.header_blocks.is_empty();
+                if !first_block && end && pseudo.path.is_none() && pseudo.status.is_none() {
                     view.trailers = Some(fields.clone());
                 }
                 view.header_blocks.push((pseudo.path.map(|p| p.to_string()), fields));
