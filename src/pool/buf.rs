@@ -22,16 +22,22 @@ pub(crate) enum Home {
 pub struct PoolBuf {
     bytes: Vec<u8>,
     home: Home,
+    /// Id of the pool that leased it.
+    pool: u64,
 }
 
 impl PoolBuf {
-    /// Wraps a freshly allocated, empty vector.
-    pub(crate) fn new(bytes: Vec<u8>, home: Home) -> Self {
-        Self { bytes, home }
+    /// Wraps a freshly allocated, empty vector leased by pool `pool`.
+    pub(crate) fn new(bytes: Vec<u8>, home: Home, pool: u64) -> Self {
+        Self { bytes, home, pool }
     }
 
     pub(crate) fn home(&self) -> Home {
         self.home
+    }
+
+    pub(crate) fn pool(&self) -> u64 {
+        self.pool
     }
 
     /// Bytes written so far.
