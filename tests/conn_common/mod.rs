@@ -146,3 +146,17 @@ impl Peer {
         sent
     }
 }
+
+/// One frame as it is on the wire: (type, flags, stream, payload length).
+pub fn raw_frames(mut wire: &[u8]) -> Vec<(u8, u8, u32, usize)> {
+    wire = wire.strip_prefix(&PREFACE[..]).unwrap_or(wire);
+    let mut frames = Vec::new();
+    while wire.len() >= 9 {
+        let len = usize::from(wire[0]) << 16 | usize::from(wire[1]) << 8 | usize::from(wire[2]);
+        let stream = u32::from_be_bytes([wire[5], wire[6], wire[7], wire[8]]) & 0x7fff_ffff;
+        frames.push((wire[3], wire[4], stream, len));
+        wire = &wire[(9 + len).min(wire.len())..];
+    }
+    assert!(wire.is_empty(), "trailing partial frame");
+    frames
+}
