@@ -6,10 +6,10 @@ use bytes::buf::UninitSlice;
 /// Where a buffer goes back to when it is released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Home {
-    /// A tiered size class (index into the pool's classes).
-    Class(usize),
-    /// A baseline scratch pool (index into the Go model's pools).
-    Scratch(usize),
+    /// A tiered size class (index into the pool's classes; at most 25).
+    Class(u8),
+    /// A baseline scratch pool (index into the Go model's pools; at most 7).
+    Scratch(u8),
 }
 
 /// A buffer leased from a [`Pool`](super::Pool): a byte vector whose capacity
@@ -23,12 +23,12 @@ pub struct PoolBuf {
     bytes: Vec<u8>,
     home: Home,
     /// Id of the pool that leased it.
-    pool: u64,
+    pool: u32,
 }
 
 impl PoolBuf {
     /// Wraps a freshly allocated, empty vector leased by pool `pool`.
-    pub(crate) fn new(bytes: Vec<u8>, home: Home, pool: u64) -> Self {
+    pub(crate) fn new(bytes: Vec<u8>, home: Home, pool: u32) -> Self {
         Self { bytes, home, pool }
     }
 
@@ -36,7 +36,7 @@ impl PoolBuf {
         self.home
     }
 
-    pub(crate) fn pool(&self) -> u64 {
+    pub(crate) fn pool(&self) -> u32 {
         self.pool
     }
 

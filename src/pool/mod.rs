@@ -14,14 +14,14 @@
 mod buf;
 pub mod go;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use buf::Home;
 pub use buf::PoolBuf;
 use go::GoPools;
 
 /// Source of pool ids, so a pool knows its own buffers.
-static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_POOL_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Largest class: the largest frame payload (2^24 − 1) rounded up.
 pub const MAX_CLASS: usize = 16 << 20;
@@ -174,7 +174,7 @@ struct Class {
 /// The buffer pool. See the module documentation.
 #[derive(Debug)]
 pub struct Pool {
-    id: u64,
+    id: u32,
     config: PoolConfig,
     classes: Vec<Class>,
     /// The Go scratch pools under the baselines, `None` under `Tiered`.
@@ -251,7 +251,7 @@ impl Pool {
                 let bytes = self.allocate(self.classes[index].stats.size)?;
                 self.classes[index].stats.misses += 1;
                 allocated = true;
-                PoolBuf::new(bytes, Home::Class(index), self.id)
+                PoolBuf::new(bytes, Home::Class(index as u8), self.id)
             }
         };
         let stats = &mut self.classes[index].stats;
@@ -295,7 +295,7 @@ impl Pool {
                 let bytes = self.allocate(len)?;
                 self.go_pool(index).stats.misses += 1;
                 allocated = true;
-                PoolBuf::new(bytes, Home::Scratch(index), self.id)
+                PoolBuf::new(bytes, Home::Scratch(index as u8), self.id)
             }
         };
         let stats = &mut self.go_pool(index).stats;
@@ -320,6 +320,7 @@ impl Pool {
         buf.clear();
         match buf.home() {
             Home::Class(index) => {
+                let index = usize::from(index);
                 let under_caps = self.classes[index].idle.len() < self.config.idle_per_class
                     && self.idle_bytes + bytes <= self.config.idle_total_bytes;
                 let class = &mut self.classes[index];
@@ -335,7 +336,7 @@ impl Pool {
                 }
             }
             Home::Scratch(index) => {
-                let pool = self.go_pool(index);
+                let pool = self.go_pool(usize::from(index));
                 pool.stats.leased_buffers -= 1;
                 pool.stats.leased_bytes -= bytes;
                 match pool.put(buf) {
