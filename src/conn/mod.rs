@@ -13,10 +13,13 @@
 //! no buffer (under the baselines it holds its Go scratch buffer, which is
 //! what they model).
 //!
-//! Leased bytes stay within `2 × live bytes` plus, per non-empty queue (the
-//! output queue and each stream with pending bytes), the room left in its
-//! partly drained first chunk and partly filled last chunk; idle bytes stay
-//! within the pool's idle caps.
+//! Under `Tiered`, leased bytes stay within the live bytes (stored trailers
+//! count twice: their buffer is rounded up to a class) plus, per non-empty
+//! queue, the drained part of its first chunk and the unfilled part of its
+//! last: at most 32 KiB for the output queue and 128 KiB (plus 256 B for
+//! trailers) per stream with pending bytes. Idle streams add nothing; idle
+//! bytes stay within the pool's idle caps. `tests/conn_random_mixes.rs`
+//! checks this after every call.
 
 mod output;
 mod stream;
