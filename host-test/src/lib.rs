@@ -1,0 +1,4 @@
+//! Host side of h2fw: runs the component under wasmtime, encodes frame
+//! scripts, and drives stream mixes through the native or component writer.
+
+pub mod writer;

@@ -1,0 +1,158 @@
+//! One interface over the two ways to drive a connection writer: the native
+//! library and the component under wasmtime. The CLI and the stream mixes
+//! are written against it, so both run the exact same calls.
+
+use h2fw::conn::{Connection, Error, HeadersOptions, Stats, StreamHints};
+use h2fw::frame::Frame;
+use h2fw::hpack::HeaderField;
+
+/// Linear memory of a component instance, as its `ResourceLimiter` saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Current size, bytes.
+    pub current: usize,
+    /// Largest size reached, bytes.
+    pub peak: usize,
+    /// Growth requests seen (granted or not).
+    pub growths: u64,
+    /// Growth requests refused because of the cap.
+    pub refused: u64,
+}
+
+/// Which typed error the writer returned (mirrors `h2fw::conn::Error` and the WIT `error` variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Invalid frame field.
+    Frame,
+    /// Invalid header list.
+    Hpack,
+    /// Pool budget exceeded.
+    Budget,
+    /// Allocator refused (memory cap).
+    OutOfMemory,
+    /// Stream not open for sending.
+    StreamNotOpen,
+    /// Stream id cannot be opened.
+    StreamIdInvalid,
+    /// Peer window update overflow.
+    WindowOverflow,
+    /// Backpressure: nothing accepted.
+    WouldBlock,
+}
+
+/// Why a writer call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The writer refused the call with a typed error; it stays usable.
+    #[error("{kind:?}: {message}")]
+    Rejected {
+        /// Which error.
+        kind: ErrorKind,
+        /// The library's message, naming the field.
+        message: String,
+    },
+    /// The runtime failed (trap, wasmtime error): the instance is unusable.
+    #[error("host: {0:#}")]
+    Host(anyhow::Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(error: Error) -> Self {
+        use h2fw::pool::PoolError;
+        let kind = match &error {
+            Error::Frame(_) => ErrorKind::Frame,
+            Error::Hpack(_) => ErrorKind::Hpack,
+            Error::Pool(PoolError::BudgetExceeded { .. }) => ErrorKind::Budget,
+            Error::Pool(PoolError::OutOfMemory { .. }) => ErrorKind::OutOfMemory,
+            Error::StreamNotOpen { .. } => ErrorKind::StreamNotOpen,
+            Error::StreamIdInvalid { .. } => ErrorKind::StreamIdInvalid,
+            Error::WindowOverflow { .. } => ErrorKind::WindowOverflow,
+            Error::WouldBlock { .. } => ErrorKind::WouldBlock,
+        };
+        WriteError::Rejected { kind, message: error.to_string() }
+    }
+}
+
+/// An HTTP/2 connection writer (see `h2fw::conn::Connection` for each call's meaning).
+pub trait Writer {
+    /// Peer SETTINGS.
+    fn apply_peer_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError>;
+    /// Peer WINDOW_UPDATE.
+    fn apply_window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError>;
+    /// Client preface.
+    fn write_preface(&mut self) -> Result<(), WriteError>;
+    /// One raw frame (DATA not flow-controlled).
+    fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError>;
+    /// HEADERS (+ CONTINUATION).
+    fn write_headers(&mut self, stream: u32, fields: &[HeaderField<'_>], options: HeadersOptions) -> Result<(), WriteError>;
+    /// PUSH_PROMISE (+ CONTINUATION).
+    fn write_push_promise(
+        &mut self,
+        stream: u32,
+        promised_stream: u32,
+        fields: &[HeaderField<'_>],
+        pad_length: Option<u8>,
+    ) -> Result<(), WriteError>;
+    /// Open a flow-controlled stream.
+    fn open_stream(&mut self, stream: u32, fields: &[HeaderField<'_>], hints: StreamHints, end_stream: bool) -> Result<(), WriteError>;
+    /// Body bytes; returns how many were accepted.
+    fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError>;
+    /// End a stream, optionally with trailers.
+    fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError>;
+    /// Reset a stream.
+    fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), WriteError>;
+    /// Append up to `max_bytes` wire bytes to `out`.
+    fn drain(&mut self, max_bytes: usize, out: &mut Vec<u8>) -> Result<usize, WriteError>;
+    /// Connection statistics.
+    fn stats(&mut self) -> Result<Stats, WriteError>;
+    /// Linear memory of the component instance; `None` for the native writer.
+    fn linear_memory(&self) -> Option<MemoryStats>;
+}
+
+impl Writer for Connection {
+    fn apply_peer_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        Ok(Connection::apply_peer_settings(self, settings)?)
+    }
+    fn apply_window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError> {
+        Ok(Connection::apply_window_update(self, stream, increment)?)
+    }
+    fn write_preface(&mut self) -> Result<(), WriteError> {
+        Ok(Connection::write_preface(self)?)
+    }
+    fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
+        Ok(Connection::write_frame(self, frame)?)
+    }
+    fn write_headers(&mut self, stream: u32, fields: &[HeaderField<'_>], options: HeadersOptions) -> Result<(), WriteError> {
+        Ok(Connection::write_headers(self, stream, fields, options)?)
+    }
+    fn write_push_promise(
+        &mut self,
+        stream: u32,
+        promised_stream: u32,
+        fields: &[HeaderField<'_>],
+        pad_length: Option<u8>,
+    ) -> Result<(), WriteError> {
+        Ok(Connection::write_push_promise(self, stream, promised_stream, fields, pad_length)?)
+    }
+    fn open_stream(&mut self, stream: u32, fields: &[HeaderField<'_>], hints: StreamHints, end_stream: bool) -> Result<(), WriteError> {
+        Ok(Connection::open_stream(self, stream, fields, hints, end_stream)?)
+    }
+    fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {
+        Ok(Connection::send(self, stream, data)?)
+    }
+    fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
+        Ok(Connection::finish(self, stream, trailers)?)
+    }
+    fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), WriteError> {
+        Ok(Connection::reset(self, stream, error_code)?)
+    }
+    fn drain(&mut self, max_bytes: usize, out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        Ok(Connection::drain(self, max_bytes, out)?)
+    }
+    fn stats(&mut self) -> Result<Stats, WriteError> {
+        Ok(Connection::stats(self))
+    }
+    fn linear_memory(&self) -> Option<MemoryStats> {
+        None
+    }
+}
