@@ -8,7 +8,7 @@ use h2fw::conn::{Config, Connection, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
-use h2fw_host::mix::{Failure, POLICIES, Scenario, Sizes, play, policy_name};
+use h2fw_host::mix::{Failure, POLICIES, Scenario, Sizes, play};
 use h2fw_host::writer::{MemoryStats, WriteError, Writer};
 
 /// Small enough for seconds per run, big enough that windows, backpressure,
@@ -34,7 +34,7 @@ fn every_scenario_delivers_every_body_under_every_policy() {
         for policy in POLICIES {
             let mut writer = Connection::new(Config::new(policy));
             let trace = play(scenario, &small(), &mut writer);
-            let name = format!("{}/{}", scenario.name(), policy_name(policy));
+            let name = format!("{}/{}", scenario.name(), policy.name());
             assert!(trace.error.is_none(), "{name}: {}", trace.error.unwrap());
             assert!(trace.streams > 0 && trace.wire_bytes > 0, "{name} did nothing");
         }

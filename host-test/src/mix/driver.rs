@@ -267,10 +267,6 @@ impl<'w> Run<'w> {
         });
         self.wire = wire;
         let n = read?;
-        self.idle_ticks = if n > 0 { 0 } else { self.idle_ticks + 1 };
-        if self.idle_ticks > STUCK_TICKS {
-            return Err(Failure::Stuck { ticks: self.idle_ticks });
-        }
         let mut updates = std::mem::take(&mut self.updates);
         updates.clear();
         self.peer.window_updates(self.tick, &mut updates);
@@ -281,13 +277,26 @@ impl<'w> Run<'w> {
                 other => other?,
             }
         }
+        let progress = n > 0 || !updates.is_empty();
         self.updates = updates;
+        self.idle_ticks = if progress { 0 } else { self.idle_ticks + 1 };
+        if self.idle_ticks > STUCK_TICKS {
+            return Err(Failure::Stuck { ticks: self.idle_ticks });
+        }
         Ok(n)
     }
 
-    /// Drains until the writer has nothing it may send.
+    /// Whether the last [`Run::drain`] moved anything: bytes out or windows
+    /// reopened (either may let the writer send more).
+    fn drain_progressed(&mut self, max_bytes: usize) -> Result<bool, Failure> {
+        let n = self.drain(max_bytes)?;
+        Ok(n > 0 || !self.updates.is_empty())
+    }
+
+    /// Drains until the writer has nothing it may send and the peer nothing
+    /// more to grant.
     pub fn settle(&mut self) -> Result<(), Failure> {
-        while self.drain(DRAIN_PIECE)? > 0 {}
+        while self.drain_progressed(DRAIN_PIECE)? {}
         Ok(())
     }
 
@@ -353,9 +362,9 @@ impl<'w> Run<'w> {
             }
             match result {
                 Err(WriteError::Rejected { kind: ErrorKind::Budget | ErrorKind::OutOfMemory | ErrorKind::WouldBlock, .. })
-                    if call != "drain" && call != "send" && self.drain(DRAIN_PIECE)? > 0 => {}
+                    if call != "drain" && call != "send" && self.drain_progressed(DRAIN_PIECE)? => {}
                 Err(WriteError::Rejected { kind: ErrorKind::Budget | ErrorKind::OutOfMemory, .. })
-                    if call == "send" && self.drain(DRAIN_PIECE)? > 0 => {}
+                    if call == "send" && self.drain_progressed(DRAIN_PIECE)? => {}
                 other => return other.map_err(|error| Failure::Writer { call, error }),
             }
         }

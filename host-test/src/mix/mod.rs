@@ -13,12 +13,14 @@
 //! - [`plot`]: linear memory over a run, per policy, as SVG;
 //! - [`cli`]: `h2fw stream-mix`.
 
+pub mod cli;
 pub mod driver;
 pub mod peer;
 pub mod plot;
 pub mod rng;
 pub mod scenario;
 
+use h2fw::conn::Config;
 use h2fw::pool::Policy;
 
 pub use driver::{Failure, Mark, PeerSettings, Run, Sample, Trace};
@@ -32,13 +34,16 @@ pub const SAMPLE_EVERY: u64 = 512;
 /// Every policy, in table order.
 pub const POLICIES: [Policy; 3] = [Policy::Tiered, Policy::Go7, Policy::Single];
 
-/// The command-line name of a policy.
-pub fn policy_name(policy: Policy) -> &'static str {
-    match policy {
-        Policy::Tiered => "tiered",
-        Policy::Go7 => "go7",
-        Policy::Single => "single",
+/// The connection configuration a mix runs `policy` with: the library's
+/// defaults, except that the baselines get no pool budget short of the
+/// wasm32 address space — Go's pools have none, and what they model is how
+/// far memory goes when nothing stops it.
+pub fn config(policy: Policy) -> Config {
+    let mut config = Config::new(policy);
+    if policy != Policy::Tiered {
+        config.pool.budget_bytes = u32::MAX as usize;
     }
+    config
 }
 
 /// Plays `scenario` at `sizes` on `writer` (a fresh connection), then checks

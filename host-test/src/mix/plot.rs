@@ -137,8 +137,9 @@ fn number(x: f64) -> String {
     if x.fract().abs() < 1e-9 { format!("{x:.0}") } else { format!("{x}") }
 }
 
-/// A power-of-two byte count as text ("4 KiB", "512 MiB", "4 GiB").
-pub fn bytes(b: f64) -> String {
+/// A byte count as text in the largest binary unit that keeps it ≥ 1, with
+/// the value and unit: ("4", "KiB"), ("1.5", "MiB").
+fn scaled(b: f64) -> (f64, &'static str) {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = b;
     let mut unit = 0;
@@ -146,7 +147,19 @@ pub fn bytes(b: f64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if value.fract().abs() < 1e-9 { format!("{value:.0} {}", UNITS[unit]) } else { format!("{value:.1} {}", UNITS[unit]) }
+    (value, UNITS[unit])
+}
+
+/// A byte count as an axis label: "4 KiB", "512 MiB", "1.5 MiB".
+pub fn bytes(b: f64) -> String {
+    let (value, unit) = scaled(b);
+    if value.fract().abs() < 1e-9 { format!("{value:.0} {unit}") } else { format!("{value:.1} {unit}") }
+}
+
+/// A byte count with one decimal always: "4.0 KiB", "63.9 MiB".
+pub fn bytes_rounded(b: f64) -> String {
+    let (value, unit) = scaled(b);
+    if unit == "B" { format!("{value:.0} B") } else { format!("{value:.1} {unit}") }
 }
 
 fn escape(text: &str) -> String {
@@ -165,6 +178,8 @@ mod tests {
         assert_eq!(bytes(4096.0), "4 KiB");
         assert_eq!(bytes(1.5 * 1024.0 * 1024.0), "1.5 MiB");
         assert_eq!(bytes(4.0 * 1024.0 * 1024.0 * 1024.0), "4 GiB");
+        assert_eq!(bytes_rounded(300.0), "300 B");
+        assert_eq!(bytes_rounded(64.0 * 1024.0 * 1024.0), "64.0 MiB");
     }
 
     #[test]
