@@ -53,25 +53,11 @@ const NAMES: &[&str] = &[
     "x-weird!#$%&'*+.^_`|~0",
 ];
 
-const VALUES: &[&str] = &[
-    "",
-    "1",
-    "gzip, deflate",
-    "text/html",
-    "private",
-    "no-cache",
-    "a=b; c=d",
-    "0123456789abcdefghij",
-];
+const VALUES: &[&str] =
+    &["", "1", "gzip, deflate", "text/html", "private", "no-cache", "a=b; c=d", "0123456789abcdefghij"];
 
-const CONNECTION_SPECIFIC: &[&[u8]] = &[
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"transfer-encoding",
-    b"upgrade",
-    b"te",
-];
+const CONNECTION_SPECIFIC: &[&[u8]] =
+    &[b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"];
 
 /// Bytes h2 accepts in a regular field value: visible ASCII, SP, HTAB, obs-text.
 fn value_byte() -> impl Strategy<Value = u8> {
@@ -82,10 +68,7 @@ fn trim(mut v: Vec<u8>) -> Vec<u8> {
     while v.last().is_some_and(|&b| b == b' ' || b == b'\t') {
         v.pop();
     }
-    let start = v
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(v.len());
+    let start = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
     v.split_off(start)
 }
 
@@ -117,25 +100,15 @@ fn path() -> impl Strategy<Value = Vec<u8>> {
     vec(byte, 0..30).prop_map(|rest| trim([b"/".as_slice(), &rest].concat()))
 }
 
-fn pseudo(
-    name: &str,
-    value: impl Strategy<Value = Vec<u8>>,
-) -> impl Strategy<Value = Option<Field>> {
+fn pseudo(name: &str, value: impl Strategy<Value = Vec<u8>>) -> impl Strategy<Value = Option<Field>> {
     let name = name.as_bytes().to_vec();
-    prop::option::weighted(
-        0.8,
-        (value, prop::bool::weighted(0.1)).prop_map(move |(v, s)| (name.clone(), v, s)),
-    )
+    prop::option::weighted(0.8, (value, prop::bool::weighted(0.1)).prop_map(move |(v, s)| (name.clone(), v, s)))
 }
 
 fn request_pseudo() -> impl Strategy<Value = Vec<Field>> {
-    let method = select(&["GET", "POST", "PUT", "DELETE", "CUSTOM-M"][..])
-        .prop_map(|m| m.as_bytes().to_vec());
+    let method = select(&["GET", "POST", "PUT", "DELETE", "CUSTOM-M"][..]).prop_map(|m| m.as_bytes().to_vec());
     let scheme = select(&["http", "https"][..]).prop_map(|s| s.as_bytes().to_vec());
-    let authority = prop_oneof![
-        Just(b"www.example.com".to_vec()),
-        "[a-z0-9.:-]{1,20}".prop_map(String::into_bytes)
-    ];
+    let authority = prop_oneof![Just(b"www.example.com".to_vec()), "[a-z0-9.:-]{1,20}".prop_map(String::into_bytes)];
     let protocol = Just(b"websocket".to_vec());
     (
         pseudo(":method", method),
@@ -144,9 +117,7 @@ fn request_pseudo() -> impl Strategy<Value = Vec<Field>> {
         pseudo(":path", path()),
         pseudo(":protocol", protocol),
     )
-        .prop_flat_map(|(a, b, c, d, e)| {
-            Just([a, b, c, d, e].into_iter().flatten().collect::<Vec<_>>()).prop_shuffle()
-        })
+        .prop_flat_map(|(a, b, c, d, e)| Just([a, b, c, d, e].into_iter().flatten().collect::<Vec<_>>()).prop_shuffle())
 }
 
 fn response_pseudo() -> impl Strategy<Value = Vec<Field>> {
@@ -164,14 +135,8 @@ fn header_list() -> impl Strategy<Value = Vec<Field>> {
 
 fn block() -> impl Strategy<Value = Block> {
     let size = select(&[0u32, 32, 60, 100, 256, 1024, 4096, 8192, 65536][..]);
-    (
-        prop::collection::vec(size, 0..3).prop_map(|v| v),
-        header_list(),
-    )
-        .prop_map(|(size_changes, fields)| Block {
-            size_changes,
-            fields,
-        })
+    (prop::collection::vec(size, 0..3).prop_map(|v| v), header_list())
+        .prop_map(|(size_changes, fields)| Block { size_changes, fields })
 }
 
 fn config() -> impl Strategy<Value = EncoderConfig> {
@@ -285,10 +250,7 @@ impl SizeModel {
 /// a credential, or a short cookie.
 fn must_be_never_indexed(field: &Field) -> bool {
     let (name, value, sensitive) = field;
-    *sensitive
-        || name == b"authorization"
-        || name == b"proxy-authorization"
-        || (name == b"cookie" && value.len() < 20)
+    *sensitive || name == b"authorization" || name == b"proxy-authorization" || (name == b"cookie" && value.len() < 20)
 }
 
 // ----------------------------------------------------------------- the check
@@ -310,14 +272,7 @@ type Decoded = (Vec<(Vec<u8>, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>);
 
 fn expected(fields: &[Field]) -> Decoded {
     let mut pseudo = Vec::new();
-    for name in [
-        ":method",
-        ":scheme",
-        ":authority",
-        ":path",
-        ":protocol",
-        ":status",
-    ] {
+    for name in [":method", ":scheme", ":authority", ":path", ":protocol", ":status"] {
         if let Some((n, v, _)) = fields.iter().find(|(n, ..)| n == name.as_bytes()) {
             pseudo.push((n.clone(), v.clone()));
         }
@@ -329,20 +284,14 @@ fn expected(fields: &[Field]) -> Decoded {
             None => groups.push((n.clone(), vec![v.clone()])),
         }
     }
-    let regular = groups
-        .into_iter()
-        .flat_map(|(n, vs)| vs.into_iter().map(move |v| (n.clone(), v)))
-        .collect();
+    let regular = groups.into_iter().flat_map(|(n, vs)| vs.into_iter().map(move |v| (n.clone(), v))).collect();
     (pseudo, regular)
 }
 
 fn decode_all(wire: Vec<u8>, blocks: &[Block]) -> Vec<Decoded> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
-        let mut codec: Codec<_, Bytes> =
-            Codec::with_max_recv_frame_size(Cursor::new(wire), (1 << 24) - 1);
+        let mut codec: Codec<_, Bytes> = Codec::with_max_recv_frame_size(Cursor::new(wire), (1 << 24) - 1);
         codec.set_max_recv_header_list_size(usize::MAX / 8);
         let mut decoded = Vec::new();
         for (i, block) in blocks.iter().enumerate() {
@@ -350,14 +299,8 @@ fn decode_all(wire: Vec<u8>, blocks: &[Block]) -> Vec<Decoded> {
             for &size in &block.size_changes {
                 codec.set_recv_header_table_size(size as usize);
             }
-            let frame = codec
-                .next()
-                .await
-                .expect("a frame")
-                .unwrap_or_else(|e| panic!("block {i}: h2 error {e:?}"));
-            let Frame::Headers(headers) = frame else {
-                panic!("block {i}: not HEADERS: {frame:?}")
-            };
+            let frame = codec.next().await.expect("a frame").unwrap_or_else(|e| panic!("block {i}: h2 error {e:?}"));
+            let Frame::Headers(headers) = frame else { panic!("block {i}: not HEADERS: {frame:?}") };
             assert!(headers.is_end_stream());
             let (p, map) = headers.into_parts();
             let mut pseudo = Vec::new();
@@ -370,21 +313,12 @@ fn decode_all(wire: Vec<u8>, blocks: &[Block]) -> Vec<Decoded> {
             add(":scheme", p.scheme.as_ref().map(|s| s.as_bytes()));
             add(":authority", p.authority.as_ref().map(|s| s.as_bytes()));
             add(":path", p.path.as_ref().map(|s| s.as_bytes()));
-            add(
-                ":protocol",
-                p.protocol.as_ref().map(|s| s.as_str().as_bytes()),
-            );
+            add(":protocol", p.protocol.as_ref().map(|s| s.as_str().as_bytes()));
             add(":status", p.status.as_ref().map(|s| s.as_str().as_bytes()));
-            let regular = map
-                .iter()
-                .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
-                .collect();
+            let regular = map.iter().map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
             decoded.push((pseudo, regular));
         }
-        assert!(
-            codec.next().await.is_none(),
-            "bytes left after the last block"
-        );
+        assert!(codec.next().await.is_none(), "bytes left after the last block");
         decoded
     })
 }
@@ -403,35 +337,18 @@ fn check(config: EncoderConfig, blocks: Vec<Block>) {
             encoder.set_peer_table_size(size);
             model.change(size);
         }
-        let fields: Vec<HeaderField<'_>> = block
-            .fields
-            .iter()
-            .map(|(n, v, s)| HeaderField {
-                name: n,
-                value: v,
-                sensitive: *s,
-            })
-            .collect();
+        let fields: Vec<HeaderField<'_>> =
+            block.fields.iter().map(|(n, v, s)| HeaderField { name: n, value: v, sensitive: *s }).collect();
         let mut bytes = Vec::new();
-        let written = encoder
-            .encode(&fields, &mut bytes)
-            .unwrap_or_else(|e| panic!("block {i}: {e}"));
+        let written = encoder.encode(&fields, &mut bytes).unwrap_or_else(|e| panic!("block {i}: {e}"));
         assert_eq!(written, bytes.len());
         assert!(encoder.table_size() <= encoder.max_table_size());
 
         let reps = representations(&bytes);
         let updates = model.updates();
-        assert_eq!(
-            reps[..updates.len()],
-            updates[..],
-            "block {i}: size updates"
-        );
+        assert_eq!(reps[..updates.len()], updates[..], "block {i}: size updates");
         let field_reps = &reps[updates.len()..];
-        assert_eq!(
-            field_reps.len(),
-            block.fields.len(),
-            "block {i}: one representation per field"
-        );
+        assert_eq!(field_reps.len(), block.fields.len(), "block {i}: one representation per field");
         for (rep, field) in field_reps.iter().zip(&block.fields) {
             if must_be_never_indexed(field) {
                 assert_eq!(*rep, Rep::NeverIndexed, "block {i}: {field:?}");
@@ -458,32 +375,11 @@ proptest! {
 /// the rest in a regular value, coded with `Huffman::Always`.
 #[test]
 fn h2_decodes_every_huffman_code() {
-    let config = EncoderConfig {
-        huffman: Huffman::Always,
-        ..EncoderConfig::default()
-    };
-    let path: Vec<u8> = [
-        b"/".as_slice(),
-        &(0x01..=0x7fu8)
-            .filter(|b| !matches!(b, b'\r' | b'\n'))
-            .collect::<Vec<_>>(),
-    ]
-    .concat();
-    let value: Vec<u8> = [
-        b"v".as_slice(),
-        &(0x20..=0xffu8).filter(|&b| b != 0x7f).collect::<Vec<_>>(),
-        b"\tv",
-    ]
-    .concat();
-    let fields = vec![
-        (b":path".to_vec(), path, false),
-        (b"x-all".to_vec(), value, false),
-    ];
-    check(
-        config,
-        vec![Block {
-            size_changes: vec![],
-            fields,
-        }],
-    );
+    let config = EncoderConfig { huffman: Huffman::Always, ..EncoderConfig::default() };
+    let path: Vec<u8> =
+        [b"/".as_slice(), &(0x01..=0x7fu8).filter(|b| !matches!(b, b'\r' | b'\n')).collect::<Vec<_>>()].concat();
+    let value: Vec<u8> =
+        [b"v".as_slice(), &(0x20..=0xffu8).filter(|&b| b != 0x7f).collect::<Vec<_>>(), b"\tv"].concat();
+    let fields = vec![(b":path".to_vec(), path, false), (b"x-all".to_vec(), value, false)];
+    check(config, vec![Block { size_changes: vec![], fields }]);
 }

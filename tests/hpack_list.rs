@@ -7,20 +7,13 @@ fn as_strings(list: &HeaderList) -> Vec<(String, String, bool)> {
     list.fields()
         .iter()
         .map(|f| {
-            (
-                String::from_utf8_lossy(f.name).into_owned(),
-                String::from_utf8_lossy(f.value).into_owned(),
-                f.sensitive,
-            )
+            (String::from_utf8_lossy(f.name).into_owned(), String::from_utf8_lossy(f.value).into_owned(), f.sensitive)
         })
         .collect()
 }
 
 fn expected(fields: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
-    fields
-        .iter()
-        .map(|&(n, v, s)| (n.to_owned(), v.to_owned(), s))
-        .collect()
+    fields.iter().map(|&(n, v, s)| (n.to_owned(), v.to_owned(), s)).collect()
 }
 
 fn headers() -> HeaderMap {
@@ -52,21 +45,9 @@ fn push_keeps_fields_in_order() {
     assert_eq!(
         list.fields(),
         [
-            HeaderField {
-                name: b"a",
-                value: b"1",
-                sensitive: false
-            },
-            HeaderField {
-                name: b"",
-                value: b"",
-                sensitive: true
-            },
-            HeaderField {
-                name: b"bb",
-                value: b"22",
-                sensitive: false
-            },
+            HeaderField { name: b"a", value: b"1", sensitive: false },
+            HeaderField { name: b"", value: b"", sensitive: true },
+            HeaderField { name: b"bb", value: b"22", sensitive: false },
         ]
     );
 }
@@ -101,10 +82,14 @@ fn request_path_defaults_to_slash() {
     // Origin-form URI: no scheme or authority to give.
     let uri: Uri = "/only/path".parse().unwrap();
     let list = HeaderList::request(&Method::GET, &uri, &HeaderMap::new());
-    assert_eq!(
-        as_strings(&list),
-        expected(&[(":method", "GET", false), (":path", "/only/path", false)])
-    );
+    assert_eq!(as_strings(&list), expected(&[(":method", "GET", false), (":path", "/only/path", false)]));
+}
+
+#[test]
+fn authority_drops_userinfo() {
+    let uri: Uri = "https://user:secret@example.com:8080/".parse().unwrap();
+    let list = HeaderList::request(&Method::GET, &uri, &HeaderMap::new());
+    assert_eq!(list.fields()[2], HeaderField { name: b":authority", value: b"example.com:8080", sensitive: false });
 }
 
 #[test]
@@ -113,10 +98,7 @@ fn connect_request_has_method_and_authority_only() {
     let list = HeaderList::request(&Method::CONNECT, &uri, &HeaderMap::new());
     assert_eq!(
         as_strings(&list),
-        expected(&[
-            (":method", "CONNECT", false),
-            (":authority", "proxy.example:443", false)
-        ])
+        expected(&[(":method", "CONNECT", false), (":authority", "proxy.example:443", false)])
     );
 }
 

@@ -7,20 +7,11 @@ use h2fw::hpack::{Encoder, EncoderConfig, HeaderField, Huffman, Indexing};
 /// Bytes from RFC-style hex dump text (whitespace ignored).
 fn hex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
+    digits.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap()).collect()
 }
 
 fn fields<'a>(list: &[(&'a str, &'a str)]) -> Vec<HeaderField<'a>> {
-    list.iter()
-        .map(|&(n, v)| HeaderField {
-            name: n.as_bytes(),
-            value: v.as_bytes(),
-            sensitive: false,
-        })
-        .collect()
+    list.iter().map(|&(n, v)| HeaderField { name: n.as_bytes(), value: v.as_bytes(), sensitive: false }).collect()
 }
 
 fn encode(encoder: &mut Encoder, list: &[HeaderField<'_>]) -> Vec<u8> {
@@ -34,17 +25,9 @@ fn encode(encoder: &mut Encoder, list: &[HeaderField<'_>]) -> Vec<u8> {
 fn assert_table(encoder: &Encoder, entries: &[(&str, &str)], size: usize) {
     let actual: Vec<(String, String)> = encoder
         .table_entries()
-        .map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            )
-        })
+        .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()))
         .collect();
-    let expected: Vec<(String, String)> = entries
-        .iter()
-        .map(|&(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
+    let expected: Vec<(String, String)> = entries.iter().map(|&(n, v)| (n.to_owned(), v.to_owned())).collect();
     assert_eq!(actual, expected);
     assert_eq!(encoder.table_size(), size);
 }
@@ -64,10 +47,7 @@ fn appendix_c(table_size: usize, huffman: Huffman) -> Encoder {
 fn c2_1_literal_with_indexing() {
     let mut e = appendix_c(4096, Huffman::Never);
     let out = encode(&mut e, &fields(&[("custom-key", "custom-header")]));
-    assert_eq!(
-        out,
-        hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572")
-    );
+    assert_eq!(out, hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"));
     assert_table(&e, &[("custom-key", "custom-header")], 55);
 }
 
@@ -75,10 +55,7 @@ fn c2_1_literal_with_indexing() {
 /// exactly C.2.2's literal without indexing.
 #[test]
 fn c2_2_literal_without_indexing() {
-    let mut e = Encoder::with_config(EncoderConfig {
-        huffman: Huffman::Never,
-        ..EncoderConfig::default()
-    });
+    let mut e = Encoder::with_config(EncoderConfig { huffman: Huffman::Never, ..EncoderConfig::default() });
     let out = encode(&mut e, &fields(&[(":path", "/sample/path")]));
     assert_eq!(out, hex("040c 2f73 616d 706c 652f 7061 7468"));
     assert_table(&e, &[], 0);
@@ -87,11 +64,7 @@ fn c2_2_literal_without_indexing() {
 #[test]
 fn c2_3_literal_never_indexed() {
     let mut e = appendix_c(4096, Huffman::Never);
-    let list = [HeaderField {
-        name: b"password",
-        value: b"secret",
-        sensitive: true,
-    }];
+    let list = [HeaderField { name: b"password", value: b"secret", sensitive: true }];
     let out = encode(&mut e, &list);
     assert_eq!(out, hex("1008 7061 7373 776f 7264 0673 6563 7265 74"));
     assert_table(&e, &[], 0);
@@ -104,12 +77,8 @@ fn c2_4_indexed_field() {
     assert_table(&e, &[], 0);
 }
 
-const REQUEST_1: &[(&str, &str)] = &[
-    (":method", "GET"),
-    (":scheme", "http"),
-    (":path", "/"),
-    (":authority", "www.example.com"),
-];
+const REQUEST_1: &[(&str, &str)] =
+    &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")];
 const REQUEST_2: &[(&str, &str)] = &[
     (":method", "GET"),
     (":scheme", "http"),
@@ -127,37 +96,14 @@ const REQUEST_3: &[(&str, &str)] = &[
 
 /// C.3 and C.4 share the table states after each request.
 fn check_requests(mut e: Encoder, expected: [&str; 3]) {
-    assert_eq!(
-        encode(&mut e, &fields(REQUEST_1)),
-        hex(expected[0]),
-        "first request"
-    );
+    assert_eq!(encode(&mut e, &fields(REQUEST_1)), hex(expected[0]), "first request");
     assert_table(&e, &[(":authority", "www.example.com")], 57);
-    assert_eq!(
-        encode(&mut e, &fields(REQUEST_2)),
-        hex(expected[1]),
-        "second request"
-    );
+    assert_eq!(encode(&mut e, &fields(REQUEST_2)), hex(expected[1]), "second request");
+    assert_table(&e, &[("cache-control", "no-cache"), (":authority", "www.example.com")], 110);
+    assert_eq!(encode(&mut e, &fields(REQUEST_3)), hex(expected[2]), "third request");
     assert_table(
         &e,
-        &[
-            ("cache-control", "no-cache"),
-            (":authority", "www.example.com"),
-        ],
-        110,
-    );
-    assert_eq!(
-        encode(&mut e, &fields(REQUEST_3)),
-        hex(expected[2]),
-        "third request"
-    );
-    assert_table(
-        &e,
-        &[
-            ("custom-key", "custom-value"),
-            ("cache-control", "no-cache"),
-            (":authority", "www.example.com"),
-        ],
+        &[("custom-key", "custom-value"), ("cache-control", "no-cache"), (":authority", "www.example.com")],
         164,
     );
 }
@@ -189,13 +135,7 @@ fn c4_requests_with_huffman() {
 /// C.4 is shorter than its string.
 #[test]
 fn c3_c4_requests_with_the_default_policy() {
-    check_requests(
-        Encoder::with_config(EncoderConfig {
-            huffman: Huffman::Never,
-            ..EncoderConfig::default()
-        }),
-        C3,
-    );
+    check_requests(Encoder::with_config(EncoderConfig { huffman: Huffman::Never, ..EncoderConfig::default() }), C3);
     check_requests(Encoder::new(), C4);
 }
 
@@ -217,20 +157,13 @@ const RESPONSE_3: &[(&str, &str)] = &[
     ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
     ("location", "https://www.example.com"),
     ("content-encoding", "gzip"),
-    (
-        "set-cookie",
-        "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
-    ),
+    ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
 ];
 
 /// C.5 and C.6 share the table states (256-byte table, with evictions).
 fn check_responses(huffman: Huffman, expected: [&str; 3]) {
     let mut e = appendix_c(256, huffman);
-    assert_eq!(
-        encode(&mut e, &fields(RESPONSE_1)),
-        hex(expected[0]),
-        "first response"
-    );
+    assert_eq!(encode(&mut e, &fields(RESPONSE_1)), hex(expected[0]), "first response");
     assert_table(
         &e,
         &[
@@ -241,11 +174,7 @@ fn check_responses(huffman: Huffman, expected: [&str; 3]) {
         ],
         222,
     );
-    assert_eq!(
-        encode(&mut e, &fields(RESPONSE_2)),
-        hex(expected[1]),
-        "second response"
-    );
+    assert_eq!(encode(&mut e, &fields(RESPONSE_2)), hex(expected[1]), "second response");
     assert_table(
         &e,
         &[
@@ -256,18 +185,11 @@ fn check_responses(huffman: Huffman, expected: [&str; 3]) {
         ],
         222,
     );
-    assert_eq!(
-        encode(&mut e, &fields(RESPONSE_3)),
-        hex(expected[2]),
-        "third response"
-    );
+    assert_eq!(encode(&mut e, &fields(RESPONSE_3)), hex(expected[2]), "third response");
     assert_table(
         &e,
         &[
-            (
-                "set-cookie",
-                "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
-            ),
+            ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
             ("content-encoding", "gzip"),
             ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
         ],

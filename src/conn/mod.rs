@@ -13,10 +13,13 @@
 //! no buffer (under the baselines it holds its Go scratch buffer, which is
 //! what they model).
 //!
-//! Leased bytes stay within `2 × live bytes` plus, per non-empty queue (the
-//! output queue and each stream with pending bytes), the room left in its
-//! partly drained first chunk and partly filled last chunk; idle bytes stay
-//! within the pool's idle caps.
+//! Under `Tiered`, leased bytes stay within the live bytes (stored trailers
+//! count twice: their buffer is rounded up to a class) plus, per non-empty
+//! queue, the drained part of its first chunk and the unfilled part of its
+//! last: at most 32 KiB for the output queue and 128 KiB (plus 256 B for
+//! trailers) per stream with pending bytes. Idle streams add nothing; idle
+//! bytes stay within the pool's idle caps. `tests/conn_random_mixes.rs`
+//! checks this after every call.
 
 mod output;
 mod stream;
@@ -31,6 +34,8 @@ use stream::{Finish, Stream, Trailers};
 
 /// Largest flow-control window (RFC 9113 §6.9.1).
 pub const MAX_WINDOW: i64 = (1 << 31) - 1;
+/// Largest stream identifier (31 bits).
+pub const MAX_STREAM_ID: u32 = (1 << 31) - 1;
 /// Connection and stream send windows before the peer says otherwise.
 pub const DEFAULT_WINDOW: u32 = 65_535;
 /// Size of an output queue chunk (or the pool's largest class if smaller).
@@ -156,6 +161,8 @@ pub struct Connection {
     output: OutputQueue,
     /// Streams opened with a body that have not ended (finishing included).
     streams: HashMap<u32, Stream>,
+    /// Trailers of finishing streams, waiting for their last DATA.
+    trailers: HashMap<u32, Trailers>,
     /// Round-robin ring of streams with DATA to frame (stale ids are skipped).
     ready: VecDeque<u32>,
     last_opened: u32,
@@ -181,6 +188,7 @@ impl Connection {
             conn_window: i64::from(DEFAULT_WINDOW),
             output,
             streams: HashMap::new(),
+            trailers: HashMap::new(),
             ready: VecDeque::new(),
             last_opened: 0,
             open_streams: 0,
@@ -321,7 +329,7 @@ impl Connection {
     ) -> Result<(), Error> {
         let reason = if stream == 0 {
             Some("stream 0 is the connection")
-        } else if i64::from(stream) > MAX_WINDOW {
+        } else if stream > MAX_STREAM_ID {
             Some("stream identifiers are below 2^31")
         } else if stream <= self.last_opened {
             Some("not above the last stream opened")
@@ -415,8 +423,8 @@ impl Connection {
             let appended = if joins_ring && ready.try_reserve(1).is_err() {
                 Err(oom::<u32>(1))
             } else {
-                let content_length = s.content_length;
-                s.pending.append(pool, rest, |to_copy, pending| stream::chunk_len(content_length, to_copy, pending))
+                let large_body = s.large_body;
+                s.pending.append(pool, rest, |to_copy, pending| stream::chunk_len(large_body, to_copy, pending))
             };
             match appended {
                 Ok(n) => waiting = n,
@@ -470,9 +478,11 @@ impl Connection {
         } else {
             let finish = match trailers {
                 Some(fields) => {
+                    self.trailers.try_reserve(1).map_err(|_| oom::<(u32, Trailers)>(1))?;
                     let stored = Trailers::store(&mut self.pool, fields)?;
                     self.trailer_bytes += stored.len();
-                    Finish::Trailers(stored)
+                    self.trailers.insert(stream, stored);
+                    Finish::Trailers
                 }
                 None => Finish::EndStream,
             };
@@ -582,10 +592,11 @@ impl Connection {
                 self.pending_streams -= 1;
                 self.pending_bytes -= s.pending.len();
             }
-            if let Some(Finish::Trailers(t)) = &s.finish {
-                self.trailer_bytes -= t.len();
-            }
-            s.release(&mut self.pool);
+            s.pending.release(&mut self.pool);
+        }
+        if let Some(trailers) = self.trailers.remove(&stream) {
+            self.trailer_bytes -= trailers.len();
+            trailers.release(&mut self.pool);
         }
     }
 
@@ -618,7 +629,7 @@ impl Connection {
         if conn_room == 0 {
             return Ok(false);
         }
-        let Self { streams, ready, pool, output, encoder, max_frame_size, .. } = self;
+        let Self { streams, trailers: stored_trailers, ready, pool, output, encoder, max_frame_size, .. } = self;
         let max_frame_size = *max_frame_size;
         let (id, s) = loop {
             let Some(&id) = ready.front() else { return Ok(false) };
@@ -638,8 +649,8 @@ impl Connection {
         let last = n == pending;
         let end_stream = last && matches!(s.finish, Some(Finish::EndStream));
         let wire = FRAME_HEADER_LEN + n;
-        let trailer_fields = match &s.finish {
-            Some(Finish::Trailers(stored)) if last => Some(stored.fields()?),
+        let trailer_fields = match (s.finish, stored_trailers.get(&id)) {
+            (Some(Finish::Trailers), Some(stored)) if last => Some(stored.fields()?),
             _ => None,
         };
         let trailers = trailer_frame(id);

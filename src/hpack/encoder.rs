@@ -81,11 +81,8 @@ impl Encoder {
     /// Encoder that keeps at most `cap` bytes of dynamic table (default
     /// 4096). A cap below the peer's table size is announced by the first
     /// header block.
-    pub fn with_table_size_cap(cap: usize) -> Self {
-        Self::with_config(EncoderConfig {
-            table_size_cap: cap,
-            ..EncoderConfig::default()
-        })
+    pub fn with_max_table_size(cap: usize) -> Self {
+        Self::with_config(EncoderConfig { table_size_cap: cap, ..EncoderConfig::default() })
     }
 
     /// Encoder with explicit settings.
@@ -102,9 +99,7 @@ impl Encoder {
     /// Records the peer's SETTINGS_HEADER_TABLE_SIZE; the size update goes out
     /// at the start of the next header block (smallest seen, then final).
     pub fn set_peer_table_size(&mut self, size: u32) {
-        let size = usize::try_from(size)
-            .unwrap_or(usize::MAX)
-            .min(self.config.table_size_cap);
+        let size = usize::try_from(size).unwrap_or(usize::MAX).min(self.config.table_size_cap);
         self.smallest_since_block = Some(self.smallest_since_block.map_or(size, |s| s.min(size)));
         // Evicting now rather than at the next block frees the memory
         // early and changes nothing on the wire.
@@ -130,34 +125,28 @@ impl Encoder {
     /// Validates `fields`, then appends their header block to `dst`. On error
     /// nothing is written and the table is unchanged.
     ///
-    /// `dst` must have room for the block's worst case (per field, its name
-    /// and value lengths plus 33 bytes on 64-bit targets; four times the
-    /// lengths with [`Huffman::Always`]), else [`HpackError::BufferTooSmall`];
-    /// a growable buffer always has. Returns the number of bytes written.
-    pub fn encode(
-        &mut self,
-        fields: &[HeaderField<'_>],
-        dst: &mut impl BufMut,
-    ) -> Result<usize, HpackError> {
+    /// `dst` must have room for the block's worst case (on 64-bit targets
+    /// 22 bytes, plus per field its name and value lengths and 33 bytes;
+    /// four times the lengths with [`Huffman::Always`]), else
+    /// [`HpackError::BufferTooSmall`]; a growable buffer always has.
+    /// Returns the number of bytes written.
+    pub fn encode(&mut self, fields: &[HeaderField<'_>], dst: &mut impl BufMut) -> Result<usize, HpackError> {
         validate(fields)?;
         let huffman = self.config.huffman;
         let bound = fields.iter().fold(2 * MAX_INT_LEN, |sum, f| {
-            let strings = max_string_len(f.name.len(), huffman)
-                .saturating_add(max_string_len(f.value.len(), huffman));
+            let strings = max_string_len(f.name.len(), huffman).saturating_add(max_string_len(f.value.len(), huffman));
             sum.saturating_add(MAX_INT_LEN).saturating_add(strings)
         });
         let available = dst.remaining_mut();
         if available < bound {
-            return Err(HpackError::BufferTooSmall {
-                needed: bound,
-                available,
-            });
+            return Err(HpackError::BufferTooSmall { needed: bound, available });
         }
         self.put_size_updates(dst);
         for field in fields {
             self.put_field(field, dst);
         }
-        Ok(available - dst.remaining_mut())
+        // `remaining_mut` shrinks by exactly the bytes written.
+        Ok(available.saturating_sub(dst.remaining_mut()))
     }
 
     /// Dynamic table size updates owed to the decoder (RFC 7541 §4.2): the
@@ -195,14 +184,13 @@ impl Encoder {
                 Indexing::All => true,
                 Indexing::Selective => {
                     info.class != NameClass::Unique
-                        && entry_size(name, value).saturating_mul(4)
-                            <= self.table.max_size().saturating_mul(3)
+                        && entry_size(name, value).saturating_mul(4) <= self.table.max_size().saturating_mul(3)
                 }
             };
         // A full match is of no use to a never-indexed field, and the
         // selective policy never inserts `Unique` names.
-        let may_be_in_table = !never_indexed
-            && (self.config.indexing == Indexing::All || info.class != NameClass::Unique);
+        let may_be_in_table =
+            !never_indexed && (self.config.indexing == Indexing::All || info.class != NameClass::Unique);
         let needs_table = !self.table.is_empty() && (may_be_in_table || info.index == 0);
         let hash = (insert || needs_table).then(|| FieldHash::of(name, value));
         let found = match hash {

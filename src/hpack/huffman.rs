@@ -4,10 +4,7 @@ use bytes::BufMut;
 
 /// Length in bytes of `src` once Huffman-coded, padding included.
 pub(super) fn encoded_len(src: &[u8]) -> usize {
-    let bits: u64 = src
-        .iter()
-        .map(|&b| u64::from(BIT_LENGTHS[usize::from(b)]))
-        .sum();
+    let bits: u64 = src.iter().map(|&b| u64::from(BIT_LENGTHS[usize::from(b)])).sum();
     usize::try_from(bits.div_ceil(8)).unwrap_or(usize::MAX)
 }
 
@@ -320,11 +317,7 @@ mod tests {
     #[test]
     fn codes_form_the_canonical_code_of_their_lengths() {
         const EOS: (u32, u8) = (0x3fff_ffff, 30);
-        let mut symbols: Vec<(u8, usize, u32)> = CODES
-            .iter()
-            .enumerate()
-            .map(|(s, &(c, l))| (l, s, c))
-            .collect();
+        let mut symbols: Vec<(u8, usize, u32)> = CODES.iter().enumerate().map(|(s, &(c, l))| (l, s, c)).collect();
         symbols.push((EOS.1, 256, EOS.0));
         symbols.sort();
         let mut next: u64 = 0;
@@ -356,18 +349,9 @@ mod tests {
             (b"302", "6402"),
             (b"307", "640eff"),
             (b"private", "aec3771a4b"),
-            (
-                b"Mon, 21 Oct 2013 20:13:21 GMT",
-                "d07abe941054d444a8200595040b8166e082a62d1bff",
-            ),
-            (
-                b"Mon, 21 Oct 2013 20:13:22 GMT",
-                "d07abe941054d444a8200595040b8166e084a62d1bff",
-            ),
-            (
-                b"https://www.example.com",
-                "9d29ad171863c78f0b97c8e9ae82ae43d3",
-            ),
+            (b"Mon, 21 Oct 2013 20:13:21 GMT", "d07abe941054d444a8200595040b8166e082a62d1bff"),
+            (b"Mon, 21 Oct 2013 20:13:22 GMT", "d07abe941054d444a8200595040b8166e084a62d1bff"),
+            (b"https://www.example.com", "9d29ad171863c78f0b97c8e9ae82ae43d3"),
             (b"gzip", "9bd9ab"),
             (
                 b"foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
@@ -375,10 +359,8 @@ mod tests {
             ),
         ];
         for (plain, hex) in cases {
-            let expected: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                .collect();
+            let expected: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
             assert_eq!(coded(plain), expected, "{}", String::from_utf8_lossy(plain));
         }
     }
@@ -387,10 +369,7 @@ mod tests {
     #[test]
     fn long_codes_and_padding() {
         // Byte 10 (LF) is 0x3ffffffc over 30 bits; twice: 60 bits + 4 ones.
-        assert_eq!(
-            coded(&[10, 10]),
-            [0xff, 0xff, 0xff, 0xf3, 0xff, 0xff, 0xff, 0xcf]
-        );
+        assert_eq!(coded(&[10, 10]), [0xff, 0xff, 0xff, 0xf3, 0xff, 0xff, 0xff, 0xcf]);
         // '0' is 00000 (5 bits) + 3 bits of padding.
         assert_eq!(coded(b"0"), [0x07]);
         assert_eq!(coded(b""), Vec::<u8>::new());

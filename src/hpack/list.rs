@@ -32,21 +32,19 @@ impl HeaderList {
         self.bytes.extend_from_slice(name);
         let name_end = self.bytes.len();
         self.bytes.extend_from_slice(value);
-        self.fields.push(FieldEnds {
-            name_end,
-            value_end: self.bytes.len(),
-            sensitive,
-        });
+        self.fields.push(FieldEnds { name_end, value_end: self.bytes.len(), sensitive });
     }
 
     /// Request pseudo-headers (`:method`, `:scheme`, `:authority`, `:path`)
     /// from `method` and `uri`, then `headers` (HeaderValue::is_sensitive kept).
     ///
-    /// `:scheme` and `:authority` appear when `uri` has them; `:path` is the
-    /// path and query, `/` when empty. A CONNECT request gets only
+    /// `:scheme` and `:authority` (without userinfo) appear when `uri` has
+    /// them; `:path` is the path and query, `/` when empty. A CONNECT request gets only
     /// `:method` and `:authority` (RFC 9113 §8.5).
     pub fn request(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> Self {
-        let authority = uri.authority().map(|a| a.as_str().as_bytes());
+        // RFC 9113 §8.3.1: no userinfo in :authority.
+        let authority =
+            uri.authority().map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, host)| host).as_bytes());
         let uri_len = uri.scheme_str().map_or(0, str::len)
             + authority.map_or(0, <[u8]>::len)
             + uri.path_and_query().map_or(1, |p| p.as_str().len());
@@ -65,15 +63,7 @@ impl HeaderList {
                 list.push(b":authority", authority, false);
             }
             let path = uri.path_and_query().map_or("", |p| p.as_str());
-            list.push(
-                b":path",
-                if path.is_empty() {
-                    b"/"
-                } else {
-                    path.as_bytes()
-                },
-                false,
-            );
+            list.push(b":path", if path.is_empty() { b"/" } else { path.as_bytes() }, false);
         }
         list.extend_from(headers);
         list
@@ -123,29 +113,14 @@ impl HeaderList {
 
     /// Empty list with room for `headers` plus `extra_fields` fields of
     /// `extra_bytes` bytes in all.
-    fn with_capacity_for(
-        headers: &http::HeaderMap,
-        extra_fields: usize,
-        extra_bytes: usize,
-    ) -> Self {
-        let bytes = headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len())
-            .sum::<usize>()
-            + extra_bytes;
-        Self {
-            bytes: Vec::with_capacity(bytes),
-            fields: Vec::with_capacity(headers.len() + extra_fields),
-        }
+    fn with_capacity_for(headers: &http::HeaderMap, extra_fields: usize, extra_bytes: usize) -> Self {
+        let bytes = headers.iter().map(|(n, v)| n.as_str().len() + v.len()).sum::<usize>() + extra_bytes;
+        Self { bytes: Vec::with_capacity(bytes), fields: Vec::with_capacity(headers.len() + extra_fields) }
     }
 
     fn extend_from(&mut self, headers: &http::HeaderMap) {
         for (name, value) in headers {
-            self.push(
-                name.as_str().as_bytes(),
-                value.as_bytes(),
-                value.is_sensitive(),
-            );
+            self.push(name.as_str().as_bytes(), value.as_bytes(), value.is_sensitive());
         }
     }
 }

@@ -10,11 +10,7 @@ pub(super) const MAX_INT_LEN: usize = 1 + (usize::BITS as usize).div_ceil(7);
 /// Most bytes a string literal of `len` bytes can take: its Huffman code
 /// is at most 30 bits a byte (only [`Huffman::Always`] uses a longer one).
 pub(super) fn max_string_len(len: usize, huffman: Huffman) -> usize {
-    let body = if huffman == Huffman::Always {
-        len.saturating_mul(4)
-    } else {
-        len
-    };
+    let body = if huffman == Huffman::Always { len.saturating_mul(4) } else { len };
     MAX_INT_LEN.saturating_add(body)
 }
 
@@ -77,12 +73,7 @@ mod tests {
         let mut out = Vec::new();
         put_string(&mut out, b"www.example.com", Huffman::WhenShorter);
         // RFC 7541 C.4.1: 0x8c then 12 coded bytes.
-        assert_eq!(
-            out,
-            [
-                0x8c, 0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff
-            ]
-        );
+        assert_eq!(out, [0x8c, 0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff]);
         out.clear();
         // Codes of 8 bits and more never make a string shorter.
         put_string(&mut out, b"&&", Huffman::WhenShorter);

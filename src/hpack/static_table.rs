@@ -159,11 +159,7 @@ pub(super) fn name_info(name: &[u8]) -> NameInfo {
         b"www-authenticate" => (61, 1, Ordinary),
         _ => (0, 0, Ordinary),
     };
-    NameInfo {
-        index,
-        count,
-        class,
-    }
+    NameInfo { index, count, class }
 }
 
 /// HPACK index of the static entry equal to (`name`, `value`), given
@@ -187,12 +183,7 @@ mod tests {
             let first = ENTRIES.iter().position(|&(n, _)| n == name).unwrap();
             let count = ENTRIES.iter().filter(|&&(n, _)| n == name).count();
             let info = name_info(name);
-            assert_eq!(
-                (info.index, info.count),
-                (first + 1, count),
-                "{}",
-                String::from_utf8_lossy(name)
-            );
+            assert_eq!((info.index, info.count), (first + 1, count), "{}", String::from_utf8_lossy(name));
             assert!(i < first + count);
         }
         assert_eq!(name_info(b"x-custom").index, 0);
@@ -204,10 +195,7 @@ mod tests {
         assert_eq!(find_field(&name_info(b":method"), b"POST"), Some(3));
         assert_eq!(find_field(&name_info(b":status"), b"500"), Some(14));
         assert_eq!(find_field(&name_info(b":status"), b"302"), None);
-        assert_eq!(
-            find_field(&name_info(b"accept-encoding"), b"gzip, deflate"),
-            Some(16)
-        );
+        assert_eq!(find_field(&name_info(b"accept-encoding"), b"gzip, deflate"), Some(16));
         assert_eq!(find_field(&name_info(b"www-authenticate"), b""), Some(61));
         assert_eq!(find_field(&name_info(b"x-custom"), b""), None);
     }

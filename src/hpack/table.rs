@@ -9,13 +9,11 @@
 use std::collections::VecDeque;
 
 /// Per-entry overhead counted in the table size (RFC 7541 §4.1).
-pub(super) const ENTRY_OVERHEAD: usize = 32;
+const ENTRY_OVERHEAD: usize = 32;
 
 /// Size of an entry for `name` and `value` (RFC 7541 §4.1).
 pub(super) fn entry_size(name: &[u8], value: &[u8]) -> usize {
-    name.len()
-        .saturating_add(value.len())
-        .saturating_add(ENTRY_OVERHEAD)
+    name.len().saturating_add(value.len()).saturating_add(ENTRY_OVERHEAD)
 }
 
 /// Hashes of a field's name and of the whole field, computed once per field.
@@ -26,15 +24,25 @@ pub(super) struct FieldHash {
 }
 
 impl FieldHash {
-    /// Hashes `name`, then `value` on top of it.
+    /// Hashes `name`, then `value` on top of it. A long value is sampled:
+    /// its length and its first and last [`SAMPLE`] bytes. Lookups compare
+    /// the bytes anyway, so a collision costs one comparison, while hashing
+    /// stays O(1) for the long values (user-agent, cookie) that dominate.
     pub(super) fn of(name: &[u8], value: &[u8]) -> Self {
         let name = hash(0, name);
-        Self {
-            name,
-            field: hash(name, value),
-        }
+        let field = match value.split_at_checked(SAMPLE) {
+            Some((head, rest)) if rest.len() > SAMPLE => {
+                let tail = &rest[rest.len() - SAMPLE..];
+                hash(hash(name ^ value.len() as u64, head), tail)
+            }
+            _ => hash(name, value),
+        };
+        Self { name, field }
     }
 }
+
+/// Bytes hashed at each end of a long value.
+const SAMPLE: usize = 16;
 
 /// FxHash-style word-at-a-time hash: fast, and good enough for buckets
 /// whose chains are bounded by the number of entries anyway.
@@ -42,9 +50,7 @@ fn hash(seed: u64, bytes: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
     let (words, tail) = bytes.as_chunks::<8>();
-    let mut h = words
-        .iter()
-        .fold(seed, |h, w| mix(h, u64::from_le_bytes(*w)));
+    let mut h = words.iter().fold(seed, |h, w| mix(h, u64::from_le_bytes(*w)));
     let mut last = [0u8; 8];
     last[..tail.len()].copy_from_slice(tail);
     h = mix(h, u64::from_le_bytes(last));
@@ -104,9 +110,7 @@ impl DynamicTable {
     /// Empty table with maximum size `max_size`, whose hash index is sized
     /// for tables of up to `largest_max_size`.
     pub(super) fn new(max_size: usize, largest_max_size: usize) -> Self {
-        let buckets = (largest_max_size / ENTRY_OVERHEAD + 1)
-            .next_power_of_two()
-            .clamp(16, MAX_BUCKETS);
+        let buckets = (largest_max_size / ENTRY_OVERHEAD + 1).next_power_of_two().clamp(16, MAX_BUCKETS);
         Self {
             entries: VecDeque::new(),
             bytes: Vec::new(),
@@ -142,21 +146,12 @@ impl DynamicTable {
 
     /// Entries newest first, as indexes 1, 2, … address them.
     pub(super) fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.entries
-            .iter()
-            .rev()
-            .map(|e| (self.name_of(e), self.value_of(e)))
+        self.entries.iter().rev().map(|e| (self.name_of(e), self.value_of(e)))
     }
 
     /// Finds an entry equal to (`name`, `value`) when `want_field`, else or
     /// failing that the newest entry named `name`.
-    pub(super) fn find(
-        &self,
-        name: &[u8],
-        value: &[u8],
-        hash: FieldHash,
-        want_field: bool,
-    ) -> Match {
+    pub(super) fn find(&self, name: &[u8], value: &[u8], hash: FieldHash, want_field: bool) -> Match {
         if want_field {
             let mut link = self.field_heads[self.bucket(hash.field)];
             while let Some(e) = self.live(link) {
@@ -229,8 +224,7 @@ impl DynamicTable {
                 self.entries.iter_mut().for_each(|e| e.start -= dead);
             }
             let wanted = 2 * (self.bytes.len() + len);
-            self.bytes
-                .reserve_exact(wanted.saturating_sub(self.bytes.len()));
+            self.bytes.reserve_exact(wanted.saturating_sub(self.bytes.len()));
         }
         let start = self.bytes.len();
         self.bytes.extend_from_slice(name);
@@ -270,20 +264,11 @@ mod tests {
     use super::*;
 
     fn insert(t: &mut DynamicTable, name: &str, value: &str) {
-        t.insert(
-            name.as_bytes(),
-            value.as_bytes(),
-            FieldHash::of(name.as_bytes(), value.as_bytes()),
-        );
+        t.insert(name.as_bytes(), value.as_bytes(), FieldHash::of(name.as_bytes(), value.as_bytes()));
     }
 
     fn find(t: &DynamicTable, name: &str, value: &str) -> Match {
-        t.find(
-            name.as_bytes(),
-            value.as_bytes(),
-            FieldHash::of(name.as_bytes(), value.as_bytes()),
-            true,
-        )
+        t.find(name.as_bytes(), value.as_bytes(), FieldHash::of(name.as_bytes(), value.as_bytes()), true)
     }
 
     #[test]
@@ -296,11 +281,7 @@ mod tests {
         let names: Vec<_> = t.entries().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
         assert_eq!(
             names,
-            [
-                (b"d".to_vec(), b"4".to_vec()),
-                (b"c".to_vec(), b"3".to_vec()),
-                (b"b".to_vec(), b"2".to_vec())
-            ]
+            [(b"d".to_vec(), b"4".to_vec()), (b"c".to_vec(), b"3".to_vec()), (b"b".to_vec(), b"2".to_vec())]
         );
         assert_eq!(t.size(), 3 * 34);
         assert_eq!(find(&t, "d", "4"), Match::Field(1));
@@ -342,6 +323,21 @@ mod tests {
         assert!(t.is_empty());
     }
 
+    /// Long values are hashed by sample; values that differ only in the
+    /// middle share a hash and are told apart by their bytes.
+    #[test]
+    fn sampled_hash_collisions_are_resolved_by_bytes() {
+        let mut t = DynamicTable::new(4096, 4096);
+        let value = |middle: char| format!("{}{}{}", "h".repeat(20), middle.to_string().repeat(30), "t".repeat(20));
+        let (a, b, c) = (value('a'), value('b'), value('c'));
+        assert_eq!(FieldHash::of(b"k", a.as_bytes()), FieldHash::of(b"k", b.as_bytes()));
+        insert(&mut t, "k", &a);
+        insert(&mut t, "k", &b);
+        assert_eq!(find(&t, "k", &a), Match::Field(2));
+        assert_eq!(find(&t, "k", &b), Match::Field(1));
+        assert_eq!(find(&t, "k", &c), Match::Name(1));
+    }
+
     /// Many insertions through a small table: the byte buffer is compacted
     /// and stays bounded, and every lookup still sees the right bytes.
     #[test]
@@ -353,11 +349,7 @@ mod tests {
             assert_eq!(find(&t, "k", &value), Match::Field(1));
             assert!(t.size() <= 256);
         }
-        assert!(
-            t.bytes.capacity() <= 4 * 256,
-            "capacity {}",
-            t.bytes.capacity()
-        );
+        assert!(t.bytes.capacity() <= 4 * 256, "capacity {}", t.bytes.capacity());
         let live: usize = t.entries().map(|(n, v)| n.len() + v.len()).sum();
         assert_eq!(live + 32 * t.entries().count(), t.size());
     }
