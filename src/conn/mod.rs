@@ -9,9 +9,12 @@
 //! chunks sized from the stream's hints and writes; [`Connection::drain`]
 //! empties the output queue, then frames pending DATA round-robin straight
 //! into the host's buffer, and every chunk goes back to the pool the moment
-//! its bytes are framed or drained. An open stream with nothing pending holds
-//! no buffer (under the baselines it holds its Go scratch buffer, which is
-//! what they model).
+//! its bytes are framed or drained. A pending DATA frame carries bytes of one
+//! chunk (at most 16 KiB, or 64 KiB for a large declared body), so frame
+//! sizes follow chunk sizes. A stream's trailers are HPACK-encoded when its
+//! last DATA is out, in a step of their own. An open stream with nothing
+//! pending holds no buffer (under the baselines it holds its Go scratch
+//! buffer, which is what they model).
 //!
 //! Under `Tiered`, leased bytes stay within the live bytes (stored trailers
 //! count twice: their buffer is rounded up to a class) plus, per non-empty
