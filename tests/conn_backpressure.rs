@@ -119,3 +119,38 @@ fn a_write_past_the_budget_is_refused_and_the_connection_carries_on_after_draini
     assert!(views[&1].body == data && views[&1].ended);
     assert_eq!(views[&9].header_blocks, [(None, vec![("x-tag".to_string(), "after".to_string())])]);
 }
+
+#[test]
+fn trailers_waiting_for_memory_do_not_hold_back_other_streams() {
+    let mut config = Config::new(Policy::Tiered);
+    config.pool.budget_bytes = 96 << 10;
+    let mut conn = stalled(config);
+    let mut wire = Vec::new();
+    open(&mut conn, 1);
+    open(&mut conn, 3);
+    drain_all(&mut conn, 1 << 20, &mut wire); // the HEADERS; their chunk goes idle
+    let small = body(1, 0, 1000);
+    assert_eq!(conn.send(1, &small).unwrap(), 1000);
+    let trailers = Fields::new(&[("grpc-status", "0")]);
+    conn.finish(1, Some(&trailers.get())).unwrap();
+    // Stream 3 fills the rest of the budget: less than an output chunk is left.
+    let big = body(3, 0, 200_000);
+    let mut taken = 0;
+    while let Ok(n) = conn.send(3, &big[taken..]) {
+        taken += n;
+    }
+    let stats = conn.stats().pool;
+    assert!(stats.leased_bytes + (16 << 10) > 96 << 10, "{stats:?}");
+
+    // Stream 1 is first in line, but its trailers need an output chunk that
+    // only stream 3's DATA can free: everything must still go out.
+    conn.apply_window_update(1, 1 << 20).unwrap();
+    conn.apply_window_update(3, 1 << 20).unwrap();
+    drain_all(&mut conn, 1 << 20, &mut wire);
+    let views = streams(decode(&wire, 16_384));
+    assert_eq!(views[&1].body, small);
+    assert_eq!(views[&1].trailers.as_deref(), Some(&[("grpc-status".to_string(), "0".to_string())][..]));
+    assert_eq!(views[&3].body, big[..taken]);
+    let stats = conn.stats();
+    assert_eq!((stats.live_bytes, stats.pool.leased_bytes, stats.open_streams), (0, 0, 1));
+}

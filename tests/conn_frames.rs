@@ -278,3 +278,50 @@ fn any_drain_size_yields_the_same_streams() {
         }
     }
 }
+
+/// The header block of the first HEADERS frame in `wire`.
+fn first_block(wire: &[u8]) -> &[u8] {
+    let len = usize::from(wire[0]) << 16 | usize::from(wire[1]) << 8 | usize::from(wire[2]);
+    assert_eq!(wire[3], HEADERS);
+    &wire[9..9 + len]
+}
+
+#[test]
+fn table_size_limits_reach_the_wire_as_size_updates() {
+    let fields = Fields::new(&[(":status", "200"), ("x-a", "b")]);
+    // The peer shrinks its table to 0: the next block starts with a
+    // dynamic table size update to 0 (RFC 7541 §6.3: 001 + 5-bit integer).
+    let mut conn = tiered();
+    conn.apply_peer_settings(&[(setting::HEADER_TABLE_SIZE, 0)]).unwrap();
+    conn.write_headers(1, &fields.get(), HeadersOptions::default()).unwrap();
+    let wire = drained(&mut conn);
+    assert_eq!(first_block(&wire)[0], 0x20);
+    assert_eq!(streams(decode(&wire, 16_384))[&1].header_blocks[0].1, [("x-a".to_string(), "b".to_string())]);
+
+    // Our own cap of 1024 below the peer's 4096 is announced by the first
+    // block: 0x3f then 1024 - 31 = 993 in 7-bit groups (0xe1, 0x07).
+    let mut config = Config::new(Policy::Tiered);
+    config.max_header_table_size = 1024;
+    let mut conn = Connection::new(config);
+    conn.apply_peer_settings(&[(setting::HEADER_TABLE_SIZE, 65_536)]).unwrap();
+    conn.write_headers(1, &fields.get(), HeadersOptions::default()).unwrap();
+    let wire = drained(&mut conn);
+    assert_eq!(first_block(&wire)[..3], [0x3f, 0xe1, 0x07]);
+    assert_eq!(streams(decode(&wire, 16_384))[&1].header_blocks[0].1, [("x-a".to_string(), "b".to_string())]);
+}
+
+#[test]
+fn the_frame_count_matches_the_frames_on_the_wire() {
+    let mut conn = tiered();
+    conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 40_000)]).unwrap();
+    let mut fields = request("/count");
+    fields.0.push((b"x-long".to_vec(), "~^|{}".repeat(8000).into_bytes()));
+    conn.open_stream(1, &fields.get(), StreamHints::default(), false).unwrap(); // HEADERS + 2 CONTINUATION
+    conn.send(1, &[1; 100_000]).unwrap(); // framed now and pending
+    conn.write_frame(&Frame::Data { stream: 3, data: &[3; 40_000], end_stream: false, pad_length: Some(9) }).unwrap();
+    conn.finish(1, Some(&Fields::new(&[("grpc-status", "0")]).get())).unwrap();
+    conn.apply_window_update(1, 100_000).unwrap();
+    let mut wire = Vec::new();
+    drain_all(&mut conn, 5000, &mut wire);
+    assert_eq!(conn.stats().frames as usize, raw_frames(&wire).len());
+}
