@@ -196,7 +196,8 @@ impl wit::GuestConnection for ConnectionResource {
     }
 
     fn stats(&self) -> Result<wit::Stats, wit::Error> {
-        stats_to_wit(&self.0.borrow().stats())
+        let stats = self.0.borrow().try_stats().map_err(error_to_wit)?;
+        stats_to_wit(&stats)
     }
 }
 
