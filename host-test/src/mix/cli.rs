@@ -131,7 +131,7 @@ pub fn run(args: &StreamMixArgs) -> anyhow::Result<()> {
         "--scale must be a positive number, got {}",
         args.scale
     );
-    let sizes = if args.scale == 1.0 { Sizes::FULL } else { Sizes::scaled(args.scale) };
+    let sizes = Sizes::scaled(args.scale);
 
     let mut stdout = std::io::stdout().lock();
     if !args.json {

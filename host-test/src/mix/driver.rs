@@ -35,6 +35,7 @@ const DEFAULT_CONNECTION_WINDOW: u32 = 65_535;
 /// Consecutive ticks without progress after which a run is declared stuck
 /// (far above any stall a mix asks the peer for).
 const STUCK_TICKS: u64 = 100_000;
+
 /// How much the proxy's socket takes per write, like a send buffer.
 pub const DRAIN_PIECE: usize = 256 << 10;
 
@@ -186,11 +187,6 @@ impl<'w> Run<'w> {
     /// Drain pieces taken so far: the mix's tick.
     pub fn tick(&self) -> u64 {
         self.tick
-    }
-
-    /// Streams opened and neither finished nor reset.
-    pub fn open_streams(&self) -> usize {
-        self.open_streams
     }
 
     /// Opens the next client stream with `fields`; returns its id.
@@ -372,12 +368,8 @@ impl<'w> Run<'w> {
                 }
             }
             match result {
-                Err(WriteError::Rejected {
-                    kind: ErrorKind::Budget | ErrorKind::OutOfMemory | ErrorKind::WouldBlock,
-                    ..
-                }) if call != "drain" && call != "send" && self.drain_progressed(DRAIN_PIECE)? => {}
-                Err(WriteError::Rejected { kind: ErrorKind::Budget | ErrorKind::OutOfMemory, .. })
-                    if call == "send" && self.drain_progressed(DRAIN_PIECE)? => {}
+                Err(WriteError::Rejected { kind, .. })
+                    if retried(call, kind) && self.drain_progressed(DRAIN_PIECE)? => {}
                 other => return other.map_err(|error| Failure::Writer { call, error }),
             }
         }
@@ -420,6 +412,18 @@ impl<'w> Run<'w> {
             samples: self.samples,
             marks: self.marks,
         }
+    }
+}
+
+/// Whether a refusal of `call` is retried after a drain: running out of
+/// memory (pool budget, allocator) may pass once queued bytes leave, and so
+/// may backpressure — except for `send`, whose caller moves on to other
+/// streams, and for `drain`, which is what frees room.
+fn retried(call: &str, kind: ErrorKind) -> bool {
+    match kind {
+        ErrorKind::Budget | ErrorKind::OutOfMemory => call != "drain",
+        ErrorKind::WouldBlock => call != "drain" && call != "send",
+        _ => false,
     }
 }
 

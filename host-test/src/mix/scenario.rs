@@ -8,7 +8,7 @@ use super::driver::{CANCEL, DRAIN_PIECE, Failure, PeerSettings, Run};
 use super::rng::Rng;
 
 /// A named stream mix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scenario {
     /// Many long-lived gRPC streams, one small message each, then idle.
     GrpcIdle,
@@ -108,7 +108,8 @@ impl Sizes {
         adversarial_concurrency: 200,
     };
 
-    /// Every count and size scaled by `factor` (at least one of each).
+    /// Every count and size scaled by `factor` (at least one of each, and at
+    /// least three seed cycles so that cycles after the second exist).
     pub fn scaled(factor: f64) -> Sizes {
         let f = FULL_SCALE_FLOOR.max(factor);
         let scale = |n: u32| ((f64::from(n) * f).round() as u32).max(1);
@@ -523,4 +524,20 @@ struct Flow {
     trailers: bool,
     /// Where its sizes and bytes come from.
     rng: Rng,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_one_is_the_named_sizes_and_small_scales_keep_every_part() {
+        assert_eq!(Sizes::scaled(1.0), Sizes::FULL);
+        let tiny = Sizes::scaled(1e-9);
+        assert!(
+            tiny.idle_streams >= 1 && tiny.uploads >= 1 && tiny.upload_bytes >= 1 && tiny.adversarial_concurrency >= 1
+        );
+        assert_eq!(tiny.seed_cycles, 3);
+        assert_eq!(Sizes::scaled(0.5).idle_streams, 50_000);
+    }
 }
