@@ -276,6 +276,17 @@ impl Mix {
         self.held.send_or_hold(run, stream, &self.scratch)
     }
 
+    /// Sends the `i`-th message of a round; the socket takes a piece every
+    /// few messages, as a proxy's event loop would.
+    fn paced_message(&mut self, run: &mut Run<'_>, stream: u32, len: usize, i: u32) -> Result<(), Failure> {
+        self.send_message(run, stream, len)?;
+        if i % MESSAGES_PER_DRAIN == 0 {
+            self.held.offer(run)?;
+            run.drain(DRAIN_PIECE)?;
+        }
+        Ok(())
+    }
+
     /// Opens `count` gRPC streams (HEADERS only), draining as a socket would.
     fn open_grpc(&mut self, run: &mut Run<'_>, count: u32) -> Result<Vec<u32>, Failure> {
         let headers = grpc_headers();
@@ -311,11 +322,7 @@ impl Mix {
         for i in 1..=sizes.idle_streams {
             let stream = run.open(&fields, None)?;
             let len = self.rng.range(50, 300);
-            self.send_message(run, stream, len)?;
-            if i % MESSAGES_PER_DRAIN == 0 {
-                self.held.offer(run)?;
-                run.drain(DRAIN_PIECE)?;
-            }
+            self.paced_message(run, stream, len, i)?;
         }
         self.held.flush(run)?;
         run.settle()?;
@@ -334,11 +341,7 @@ impl Mix {
         for _ in 0..rounds {
             for (i, &stream) in (1..).zip(streams) {
                 let len = self.rng.range(50, 500);
-                self.send_message(run, stream, len)?;
-                if i % MESSAGES_PER_DRAIN == 0 {
-                    self.held.offer(run)?;
-                    run.drain(DRAIN_PIECE)?;
-                }
+                self.paced_message(run, stream, len, i)?;
             }
             self.held.flush(run)?;
             run.settle()?;
