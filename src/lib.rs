@@ -7,3 +7,5 @@ pub mod conn;
 pub mod frame;
 pub mod hpack;
 pub mod pool;
+#[cfg(target_family = "wasm")]
+mod component;

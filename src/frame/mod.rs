@@ -6,6 +6,14 @@
 
 use bytes::BufMut;
 
+mod encode;
+mod header;
+mod layout;
+mod validate;
+
+pub use layout::data_room;
+pub use validate::validate_setting;
+
 /// Length of the fixed frame header (RFC 9113 §4.1).
 pub const FRAME_HEADER_LEN: usize = 9;
 /// SETTINGS_MAX_FRAME_SIZE before the peer says otherwise.
@@ -78,9 +86,17 @@ pub struct Priority {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// DATA, split into as many frames as the peer's MAX_FRAME_SIZE needs;
-    /// END_STREAM on the last only; every frame carries `pad_length` padding.
+    /// END_STREAM on the last only. Every frame carries the same `pad_length`
+    /// padding (PADDED flag, Pad Length octet, zero pad bytes), and each but the
+    /// last is filled to the full frame size with padding counted, so every
+    /// frame holds [`data_room`] data bytes. Flow control counts the padding:
+    /// each frame costs its data plus `1 + pad_length`. Empty `data` is one
+    /// frame with no data.
     Data { stream: u32, data: &'a [u8], end_stream: bool, pad_length: Option<u8> },
     /// HEADERS plus CONTINUATION frames when the block does not fit one frame.
+    /// The HEADERS frame holds the padding, the priority fields and END_STREAM,
+    /// and is filled to the full frame size; END_HEADERS is on the last frame.
+    /// An empty block is one HEADERS frame.
     Headers {
         stream: u32,
         block: &'a [u8],
@@ -96,7 +112,8 @@ pub enum Frame<'a> {
     Settings { settings: &'a [(u16, u32)] },
     /// SETTINGS with ACK and an empty payload.
     SettingsAck,
-    /// PUSH_PROMISE plus CONTINUATION frames when needed.
+    /// PUSH_PROMISE plus CONTINUATION frames when needed, split like HEADERS
+    /// (promised stream and padding in the first frame only).
     PushPromise { stream: u32, promised_stream: u32, block: &'a [u8], pad_length: Option<u8> },
     /// PING (ACK when `ack`).
     Ping { opaque_data: [u8; 8], ack: bool },
@@ -126,6 +143,8 @@ pub enum FrameError {
     #[error("stream {stream} cannot depend on itself")]
     SelfDependency { stream: u32 },
     /// Padding plus fixed fields leave no room in a frame of the peer's size.
+    /// Not returned today: padding and fixed fields take at most 261 bytes and
+    /// every legal frame size is at least 16384.
     #[error("{frame:?}: pad length {pad_length} does not fit in a frame of {max_frame_size} bytes")]
     PaddingTooLarge { frame: FrameType, pad_length: u8, max_frame_size: u32 },
     /// WINDOW_UPDATE increment 0 or ≥ 2^31.
@@ -140,6 +159,9 @@ pub enum FrameError {
     /// A payload larger than the peer's MAX_FRAME_SIZE (or 2^24 − 1).
     #[error("{frame:?}: payload of {len} bytes exceeds the frame size limit {max}")]
     PayloadTooLarge { frame: FrameType, len: usize, max: usize },
+    /// An extension frame's payload is larger than the peer's MAX_FRAME_SIZE.
+    #[error("extension frame type {frame_type:#x}: payload of {len} bytes exceeds the frame size limit {max}")]
+    ExtensionPayloadTooLarge { frame_type: u8, len: usize, max: usize },
     /// A max frame size argument outside 16384..=16777215.
     #[error("max frame size {value} is outside 16384..=16777215")]
     MaxFrameSize { value: u32 },
@@ -152,20 +174,25 @@ impl Frame<'_> {
     /// Checks every field and returns the exact number of bytes [`Frame::encode`]
     /// would write for a peer whose SETTINGS_MAX_FRAME_SIZE is `max_frame_size`.
     pub fn validate(&self, max_frame_size: u32) -> Result<usize, FrameError> {
-        let _ = max_frame_size;
-        todo!("frame layer")
+        validate::wire_len(self, max_frame_size)
     }
 
     /// Validates, then writes the frame(s) into `dst`; returns bytes written.
+    ///
+    /// `dst` must have room for every byte ([`BufMut::remaining_mut`]), else
+    /// [`FrameError::BufferTooSmall`] is returned and nothing is written.
     pub fn encode(&self, dst: &mut impl BufMut, max_frame_size: u32) -> Result<usize, FrameError> {
-        let _ = (dst, max_frame_size);
-        todo!("frame layer")
+        let needed = self.validate(max_frame_size)?;
+        let available = dst.remaining_mut();
+        if available < needed {
+            return Err(FrameError::BufferTooSmall { needed, available });
+        }
+        encode::write(self, dst, layout::frame_size(max_frame_size));
+        Ok(needed)
     }
 }
 
-/// Checks one SETTINGS `(id, value)` pair against RFC 9113 §6.5.2 (and RFC
-/// 8441/9218 for their ids); unknown ids are accepted.
-pub fn validate_setting(id: u16, value: u32) -> Result<(), FrameError> {
-    let _ = (id, value);
-    todo!("frame layer")
-}
+#[cfg(test)]
+mod validation_tests;
+#[cfg(test)]
+mod wire_tests;

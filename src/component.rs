@@ -1,0 +1,431 @@
+//! The component's export glue (wasm32 only): converts between the WIT types
+//! of `wit/writer.wit` and the library's, and nothing else.
+//!
+//! Every allocation made here on a call path is fallible: a refused
+//! `memory.grow` becomes the typed `out-of-memory` error, never a trap.
+
+use core::cell::RefCell;
+use core::fmt::{self, Display, Write as _};
+
+use crate::conn::{self, Connection, HeadersOptions, StreamHints};
+use crate::frame::{self, FrameError, FrameType};
+use crate::hpack::{self, HpackError};
+use crate::pool::{self, PoolError};
+
+wit_bindgen::generate!({ path: "wit", world: "writer" });
+
+use exports::h2fw::writer::conn as wit;
+
+struct Component;
+
+export!(Component);
+
+impl wit::Guest for Component {
+    type Connection = ConnectionResource;
+
+    fn default_config(policy: wit::Policy) -> wit::Config {
+        config_to_wit(&conn::Config::new(policy_from_wit(policy)))
+    }
+}
+
+/// The `connection` resource: the library's connection behind a `RefCell`
+/// (resource methods take `&self`; the component is single-threaded).
+struct ConnectionResource(RefCell<Connection>);
+
+impl wit::GuestConnection for ConnectionResource {
+    fn new(config: wit::Config) -> Self {
+        ConnectionResource(RefCell::new(Connection::new(config_from_wit(config))))
+    }
+
+    fn apply_peer_settings(&self, settings: Vec<wit::Setting>) -> Result<(), wit::Error> {
+        let settings = settings_from_wit(&settings)?;
+        self.0.borrow_mut().apply_peer_settings(&settings).map_err(error_to_wit)
+    }
+
+    fn apply_window_update(&self, stream: u32, increment: u32) -> Result<(), wit::Error> {
+        self.0.borrow_mut().apply_window_update(stream, increment).map_err(error_to_wit)
+    }
+
+    fn write_preface(&self) -> Result<(), wit::Error> {
+        self.0.borrow_mut().write_preface().map_err(error_to_wit)
+    }
+
+    fn write_frame(&self, frame: wit::Frame) -> Result<(), wit::Error> {
+        let mut connection = self.0.borrow_mut();
+        let result = match &frame {
+            wit::Frame::Data(data) => connection.write_frame(&frame::Frame::Data {
+                stream: data.stream,
+                data: &data.data,
+                end_stream: data.end_stream,
+                pad_length: data.pad_length,
+            }),
+            wit::Frame::Headers(headers) => connection.write_frame(&frame::Frame::Headers {
+                stream: headers.stream,
+                block: &headers.block,
+                end_stream: headers.end_stream,
+                priority: headers.priority.map(priority_from_wit),
+                pad_length: headers.pad_length,
+            }),
+            wit::Frame::Priority(priority) => connection.write_frame(&frame::Frame::Priority {
+                stream: priority.stream,
+                priority: priority_from_wit(priority.priority),
+            }),
+            wit::Frame::RstStream(rst) => connection.write_frame(&frame::Frame::RstStream {
+                stream: rst.stream,
+                error_code: rst.error_code,
+            }),
+            wit::Frame::Settings(settings) => {
+                let settings = settings_from_wit(settings)?;
+                connection.write_frame(&frame::Frame::Settings { settings: &settings })
+            }
+            wit::Frame::SettingsAck => connection.write_frame(&frame::Frame::SettingsAck),
+            wit::Frame::PushPromise(push) => connection.write_frame(&frame::Frame::PushPromise {
+                stream: push.stream,
+                promised_stream: push.promised_stream,
+                block: &push.block,
+                pad_length: push.pad_length,
+            }),
+            wit::Frame::Ping(ping) => connection.write_frame(&frame::Frame::Ping {
+                opaque_data: ping.opaque_data.to_be_bytes(),
+                ack: ping.ack,
+            }),
+            wit::Frame::Goaway(goaway) => connection.write_frame(&frame::Frame::Goaway {
+                last_stream_id: goaway.last_stream_id,
+                error_code: goaway.error_code,
+                debug_data: &goaway.debug_data,
+            }),
+            wit::Frame::WindowUpdate(update) => connection.write_frame(&frame::Frame::WindowUpdate {
+                stream: update.stream,
+                increment: update.increment,
+            }),
+            wit::Frame::PriorityUpdate(update) => connection.write_frame(&frame::Frame::PriorityUpdate {
+                prioritized_stream: update.prioritized_stream,
+                field_value: &update.field_value,
+            }),
+            wit::Frame::Extension(extension) => connection.write_frame(&frame::Frame::Extension {
+                frame_type: extension.frame_type,
+                flags: extension.flags,
+                stream: extension.stream,
+                payload: &extension.payload,
+            }),
+        };
+        result.map_err(error_to_wit)
+    }
+
+    fn write_headers(&self, stream: u32, fields: Vec<wit::HeaderField>, options: wit::HeadersOptions) -> Result<(), wit::Error> {
+        let fields = fields_from_wit(&fields)?;
+        let options = HeadersOptions {
+            end_stream: options.end_stream,
+            priority: options.priority.map(priority_from_wit),
+            pad_length: options.pad_length,
+        };
+        self.0.borrow_mut().write_headers(stream, &fields, options).map_err(error_to_wit)
+    }
+
+    fn write_push_promise(
+        &self,
+        stream: u32,
+        promised_stream: u32,
+        fields: Vec<wit::HeaderField>,
+        pad_length: Option<u8>,
+    ) -> Result<(), wit::Error> {
+        let fields = fields_from_wit(&fields)?;
+        self.0
+            .borrow_mut()
+            .write_push_promise(stream, promised_stream, &fields, pad_length)
+            .map_err(error_to_wit)
+    }
+
+    fn open_stream(&self, stream: u32, fields: Vec<wit::HeaderField>, hints: wit::StreamHints, end_stream: bool) -> Result<(), wit::Error> {
+        let fields = fields_from_wit(&fields)?;
+        let hints = StreamHints { content_length: hints.content_length };
+        self.0.borrow_mut().open_stream(stream, &fields, hints, end_stream).map_err(error_to_wit)
+    }
+
+    fn send(&self, stream: u32, data: Vec<u8>) -> Result<u32, wit::Error> {
+        let accepted = self.0.borrow_mut().send(stream, &data).map_err(error_to_wit)?;
+        Ok(len_to_wit(accepted))
+    }
+
+    fn send_batch(&self, items: Vec<(u32, Vec<u8>)>) -> wit::BatchOutcome {
+        let mut accepted = Vec::new();
+        if accepted.try_reserve_exact(items.len()).is_err() {
+            return wit::BatchOutcome { accepted, error: Some(oom_error(items.len() * size_of::<u32>())) };
+        }
+        let mut connection = self.0.borrow_mut();
+        for (stream, data) in &items {
+            match connection.send(*stream, data) {
+                Ok(taken) => accepted.push(len_to_wit(taken)),
+                Err(error) => return wit::BatchOutcome { accepted, error: Some(error_to_wit(error)) },
+            }
+        }
+        wit::BatchOutcome { accepted, error: None }
+    }
+
+    fn finish(&self, stream: u32, trailers: Option<Vec<wit::HeaderField>>) -> Result<(), wit::Error> {
+        let trailers = trailers.as_deref().map(fields_from_wit).transpose()?;
+        self.0.borrow_mut().finish(stream, trailers.as_deref()).map_err(error_to_wit)
+    }
+
+    fn reset(&self, stream: u32, error_code: u32) -> Result<(), wit::Error> {
+        self.0.borrow_mut().reset(stream, error_code).map_err(error_to_wit)
+    }
+
+    fn drain(&self, max_bytes: u32) -> Result<Vec<u8>, wit::Error> {
+        let mut out = Vec::new();
+        self.0.borrow_mut().drain(max_bytes as usize, &mut out).map_err(error_to_wit)?;
+        Ok(out)
+    }
+
+    fn stats(&self) -> Result<wit::Stats, wit::Error> {
+        stats_to_wit(&self.0.borrow().stats())
+    }
+}
+
+fn policy_from_wit(policy: wit::Policy) -> pool::Policy {
+    match policy {
+        wit::Policy::Tiered => pool::Policy::Tiered,
+        wit::Policy::Go7 => pool::Policy::Go7,
+        wit::Policy::Single => pool::Policy::Single,
+    }
+}
+
+fn policy_to_wit(policy: pool::Policy) -> wit::Policy {
+    match policy {
+        pool::Policy::Tiered => wit::Policy::Tiered,
+        pool::Policy::Go7 => wit::Policy::Go7,
+        pool::Policy::Single => wit::Policy::Single,
+    }
+}
+
+fn config_from_wit(config: wit::Config) -> conn::Config {
+    let pool = config.pool;
+    conn::Config {
+        pool: pool::PoolConfig {
+            policy: policy_from_wit(pool.policy),
+            min_class: pool.min_class as usize,
+            max_class: pool.max_class as usize,
+            idle_per_class: pool.idle_per_class as usize,
+            idle_total_bytes: pool.idle_total_bytes as usize,
+            budget_bytes: pool.budget_bytes as usize,
+        },
+        stream_high_watermark: config.stream_high_watermark as usize,
+        conn_high_watermark: config.conn_high_watermark as usize,
+        max_header_table_size: config.max_header_table_size as usize,
+    }
+}
+
+fn config_to_wit(config: &conn::Config) -> wit::Config {
+    let pool = &config.pool;
+    wit::Config {
+        pool: wit::PoolConfig {
+            policy: policy_to_wit(pool.policy),
+            min_class: len_to_wit(pool.min_class),
+            max_class: len_to_wit(pool.max_class),
+            idle_per_class: len_to_wit(pool.idle_per_class),
+            idle_total_bytes: len_to_wit(pool.idle_total_bytes),
+            budget_bytes: len_to_wit(pool.budget_bytes),
+        },
+        stream_high_watermark: len_to_wit(config.stream_high_watermark),
+        conn_high_watermark: len_to_wit(config.conn_high_watermark),
+        max_header_table_size: len_to_wit(config.max_header_table_size),
+    }
+}
+
+/// A guest `usize` as a WIT `u32` (lossless: the guest is 32-bit).
+fn len_to_wit(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+fn priority_from_wit(priority: wit::Priority) -> frame::Priority {
+    frame::Priority {
+        stream_dependency: priority.stream_dependency,
+        weight: priority.weight,
+        exclusive: priority.exclusive,
+    }
+}
+
+fn settings_from_wit(settings: &[wit::Setting]) -> Result<Vec<(u16, u32)>, wit::Error> {
+    let mut pairs = Vec::new();
+    pairs
+        .try_reserve_exact(settings.len())
+        .map_err(|_| oom_error(settings.len() * size_of::<(u16, u32)>()))?;
+    pairs.extend(settings.iter().map(|setting| (setting.id, setting.value)));
+    Ok(pairs)
+}
+
+fn fields_from_wit(fields: &[wit::HeaderField]) -> Result<Vec<hpack::HeaderField<'_>>, wit::Error> {
+    let mut borrowed = Vec::new();
+    borrowed
+        .try_reserve_exact(fields.len())
+        .map_err(|_| oom_error(fields.len() * size_of::<hpack::HeaderField<'_>>()))?;
+    borrowed.extend(fields.iter().map(|field| hpack::HeaderField {
+        name: &field.name,
+        value: &field.value,
+        sensitive: field.sensitive,
+    }));
+    Ok(borrowed)
+}
+
+fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
+    let pool = &stats.pool;
+    let mut classes = Vec::new();
+    classes
+        .try_reserve_exact(pool.classes.len())
+        .map_err(|_| oom_error(pool.classes.len() * size_of::<wit::ClassStats>()))?;
+    classes.extend(pool.classes.iter().map(|class| wit::ClassStats {
+        size: len_to_wit(class.size),
+        leased_buffers: len_to_wit(class.leased_buffers),
+        leased_bytes: len_to_wit(class.leased_bytes),
+        idle_buffers: len_to_wit(class.idle_buffers),
+        idle_bytes: len_to_wit(class.idle_bytes),
+        hits: class.hits,
+        misses: class.misses,
+        trims: class.trims,
+    }));
+    Ok(wit::Stats {
+        pool: wit::PoolStats {
+            classes,
+            leased_bytes: len_to_wit(pool.leased_bytes),
+            idle_bytes: len_to_wit(pool.idle_bytes),
+            peak_leased_bytes: len_to_wit(pool.peak_leased_bytes),
+            peak_idle_bytes: len_to_wit(pool.peak_idle_bytes),
+            peak_total_bytes: len_to_wit(pool.peak_total_bytes),
+        },
+        live_bytes: len_to_wit(stats.live_bytes),
+        peak_live_bytes: len_to_wit(stats.peak_live_bytes),
+        pending_bytes: len_to_wit(stats.pending_bytes),
+        queued_bytes: len_to_wit(stats.queued_bytes),
+        open_streams: len_to_wit(stats.open_streams),
+        frames: stats.frames,
+        bytes_drained: stats.bytes_drained,
+    })
+}
+
+/// The allocator refused `requested` bytes: the typed error, built without
+/// allocating (empty message) so that it cannot fail itself.
+fn oom_error(requested: usize) -> wit::Error {
+    wit::Error {
+        detail: wit::ErrorDetail::Pool(wit::PoolError::OutOfMemory(wit::OutOfMemory { requested: len_to_wit(requested) })),
+        message: String::new(),
+    }
+}
+
+/// The library error as the WIT `error`; if its strings cannot be allocated,
+/// the `out-of-memory` error for them instead.
+fn error_to_wit(error: conn::Error) -> wit::Error {
+    let message = match try_to_string(&error) {
+        Ok(message) => message,
+        Err(requested) => return oom_error(requested),
+    };
+    match detail_to_wit(&error) {
+        Ok(detail) => wit::Error { detail, message },
+        Err(requested) => oom_error(requested),
+    }
+}
+
+fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
+    use wit::ErrorDetail as D;
+    Ok(match error {
+        conn::Error::Frame(error) => D::Frame(frame_error_to_wit(error)?),
+        conn::Error::Hpack(error) => D::Hpack(hpack_error_to_wit(error)?),
+        conn::Error::Pool(PoolError::BudgetExceeded { requested, held, budget }) => {
+            D::Pool(wit::PoolError::BudgetExceeded(wit::BudgetExceeded {
+                requested: len_to_wit(*requested),
+                held: len_to_wit(*held),
+                budget: len_to_wit(*budget),
+            }))
+        }
+        conn::Error::Pool(PoolError::OutOfMemory { requested }) => {
+            D::Pool(wit::PoolError::OutOfMemory(wit::OutOfMemory { requested: len_to_wit(*requested) }))
+        }
+        conn::Error::StreamNotOpen { stream } => D::StreamNotOpen(wit::StreamNotOpen { stream: *stream }),
+        conn::Error::StreamIdInvalid { stream, reason } => {
+            D::StreamIdInvalid(wit::StreamIdInvalid { stream: *stream, reason: try_to_string(reason)? })
+        }
+        conn::Error::WindowOverflow { stream } => D::WindowOverflow(wit::WindowOverflow { stream: *stream }),
+        conn::Error::WouldBlock { stream, pending } => {
+            D::WouldBlock(wit::WouldBlock { stream: *stream, pending: len_to_wit(*pending) })
+        }
+    })
+}
+
+fn frame_error_to_wit(error: &FrameError) -> Result<wit::FrameError, usize> {
+    use wit::FrameError as E;
+    Ok(match *error {
+        FrameError::StreamIdRequired { frame } => E::StreamIdRequired(wit::StreamIdRequired { frame: frame_type_to_wit(frame) }),
+        FrameError::StreamIdNotAllowed { frame, stream } => {
+            E::StreamIdNotAllowed(wit::StreamIdNotAllowed { frame: frame_type_to_wit(frame), stream })
+        }
+        FrameError::ReservedBit { field, value } => E::ReservedBit(wit::ReservedBit { field: try_to_string(&field)?, value }),
+        FrameError::SelfDependency { stream } => E::SelfDependency(wit::SelfDependency { stream }),
+        FrameError::PaddingTooLarge { frame, pad_length, max_frame_size } => E::PaddingTooLarge(wit::PaddingTooLarge {
+            frame: frame_type_to_wit(frame),
+            pad_length,
+            max_frame_size,
+        }),
+        FrameError::WindowIncrement { increment } => E::WindowIncrement(wit::WindowIncrement { increment }),
+        FrameError::SettingValue { id, value } => E::SettingValue(wit::SettingValue { id, value }),
+        FrameError::CoreFrameType { frame_type } => E::CoreFrameType(wit::CoreFrameType { frame_type }),
+        FrameError::PayloadTooLarge { frame, len, max } => E::PayloadTooLarge(wit::PayloadTooLarge {
+            frame: frame_type_to_wit(frame),
+            len: len_to_wit(len),
+            max: len_to_wit(max),
+        }),
+        FrameError::MaxFrameSize { value } => E::MaxFrameSize(wit::MaxFrameSize { value }),
+        FrameError::BufferTooSmall { needed, available } => E::BufferTooSmall(wit::BufferTooSmall {
+            needed: len_to_wit(needed),
+            available: len_to_wit(available),
+        }),
+    })
+}
+
+fn hpack_error_to_wit(error: &HpackError) -> Result<wit::HpackError, usize> {
+    use wit::HpackError as E;
+    let field = |name: &String, reason: &&str| -> Result<wit::InvalidField, usize> {
+        Ok(wit::InvalidField { name: try_to_string(name)?, reason: try_to_string(reason)? })
+    };
+    Ok(match error {
+        HpackError::InvalidName { name, reason } => E::InvalidName(field(name, reason)?),
+        HpackError::InvalidValue { name, reason } => E::InvalidValue(field(name, reason)?),
+        HpackError::ConnectionSpecific { name } => E::ConnectionSpecific(wit::NamedField { name: try_to_string(name)? }),
+        HpackError::PseudoHeader { name, reason } => E::PseudoHeader(field(name, reason)?),
+    })
+}
+
+fn frame_type_to_wit(frame: FrameType) -> wit::FrameType {
+    match frame {
+        FrameType::Data => wit::FrameType::Data,
+        FrameType::Headers => wit::FrameType::Headers,
+        FrameType::Priority => wit::FrameType::Priority,
+        FrameType::RstStream => wit::FrameType::RstStream,
+        FrameType::Settings => wit::FrameType::Settings,
+        FrameType::PushPromise => wit::FrameType::PushPromise,
+        FrameType::Ping => wit::FrameType::Ping,
+        FrameType::Goaway => wit::FrameType::Goaway,
+        FrameType::WindowUpdate => wit::FrameType::WindowUpdate,
+        FrameType::Continuation => wit::FrameType::Continuation,
+        FrameType::PriorityUpdate => wit::FrameType::PriorityUpdate,
+    }
+}
+
+/// Formats `value` into a string allocated with `try_reserve`; on failure
+/// returns how many bytes were needed.
+fn try_to_string(value: &impl Display) -> Result<String, usize> {
+    /// Counts the bytes a `Display` writes.
+    struct Counter(usize);
+    impl fmt::Write for Counter {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Formatting into a counter cannot fail.
+    let _ = write!(counter, "{value}");
+    let mut text = String::new();
+    text.try_reserve_exact(counter.0).map_err(|_| counter.0)?;
+    // The capacity is exact, so this write does not allocate.
+    let _ = write!(text, "{value}");
+    Ok(text)
+}
