@@ -70,10 +70,9 @@ impl wit::GuestConnection for ConnectionResource {
                 stream: priority.stream,
                 priority: priority_from_wit(priority.priority),
             }),
-            wit::Frame::RstStream(rst) => connection.write_frame(&frame::Frame::RstStream {
-                stream: rst.stream,
-                error_code: rst.error_code,
-            }),
+            wit::Frame::RstStream(rst) => {
+                connection.write_frame(&frame::Frame::RstStream { stream: rst.stream, error_code: rst.error_code })
+            }
             wit::Frame::Settings(settings) => {
                 let settings = settings_from_wit(settings)?;
                 connection.write_frame(&frame::Frame::Settings { settings: &settings })
@@ -85,19 +84,15 @@ impl wit::GuestConnection for ConnectionResource {
                 block: &push.block,
                 pad_length: push.pad_length,
             }),
-            wit::Frame::Ping(ping) => connection.write_frame(&frame::Frame::Ping {
-                opaque_data: ping.opaque_data.to_be_bytes(),
-                ack: ping.ack,
-            }),
+            wit::Frame::Ping(ping) => connection
+                .write_frame(&frame::Frame::Ping { opaque_data: ping.opaque_data.to_be_bytes(), ack: ping.ack }),
             wit::Frame::Goaway(goaway) => connection.write_frame(&frame::Frame::Goaway {
                 last_stream_id: goaway.last_stream_id,
                 error_code: goaway.error_code,
                 debug_data: &goaway.debug_data,
             }),
-            wit::Frame::WindowUpdate(update) => connection.write_frame(&frame::Frame::WindowUpdate {
-                stream: update.stream,
-                increment: update.increment,
-            }),
+            wit::Frame::WindowUpdate(update) => connection
+                .write_frame(&frame::Frame::WindowUpdate { stream: update.stream, increment: update.increment }),
             wit::Frame::PriorityUpdate(update) => connection.write_frame(&frame::Frame::PriorityUpdate {
                 prioritized_stream: update.prioritized_stream,
                 field_value: &update.field_value,
@@ -112,7 +107,12 @@ impl wit::GuestConnection for ConnectionResource {
         result.map_err(error_to_wit)
     }
 
-    fn write_headers(&self, stream: u32, fields: Vec<wit::HeaderField>, options: wit::HeadersOptions) -> Result<(), wit::Error> {
+    fn write_headers(
+        &self,
+        stream: u32,
+        fields: Vec<wit::HeaderField>,
+        options: wit::HeadersOptions,
+    ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
         let options = HeadersOptions {
             end_stream: options.end_stream,
@@ -130,13 +130,16 @@ impl wit::GuestConnection for ConnectionResource {
         pad_length: Option<u8>,
     ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
-        self.0
-            .borrow_mut()
-            .write_push_promise(stream, promised_stream, &fields, pad_length)
-            .map_err(error_to_wit)
+        self.0.borrow_mut().write_push_promise(stream, promised_stream, &fields, pad_length).map_err(error_to_wit)
     }
 
-    fn open_stream(&self, stream: u32, fields: Vec<wit::HeaderField>, hints: wit::StreamHints, end_stream: bool) -> Result<(), wit::Error> {
+    fn open_stream(
+        &self,
+        stream: u32,
+        fields: Vec<wit::HeaderField>,
+        hints: wit::StreamHints,
+        end_stream: bool,
+    ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
         let hints = StreamHints { content_length: hints.content_length };
         self.0.borrow_mut().open_stream(stream, &fields, hints, end_stream).map_err(error_to_wit)
@@ -247,9 +250,7 @@ fn priority_from_wit(priority: wit::Priority) -> frame::Priority {
 
 fn settings_from_wit(settings: &[wit::Setting]) -> Result<Vec<(u16, u32)>, wit::Error> {
     let mut pairs = Vec::new();
-    pairs
-        .try_reserve_exact(settings.len())
-        .map_err(|_| oom_error(settings.len() * size_of::<(u16, u32)>()))?;
+    pairs.try_reserve_exact(settings.len()).map_err(|_| oom_error(settings.len() * size_of::<(u16, u32)>()))?;
     pairs.extend(settings.iter().map(|setting| (setting.id, setting.value)));
     Ok(pairs)
 }
@@ -269,28 +270,16 @@ fn fields_from_wit(fields: &[wit::HeaderField]) -> Result<Vec<hpack::HeaderField
 
 fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
     let pool = &stats.pool;
-    let mut classes = Vec::new();
-    classes
-        .try_reserve_exact(pool.classes.len())
-        .map_err(|_| oom_error(pool.classes.len() * size_of::<wit::ClassStats>()))?;
-    classes.extend(pool.classes.iter().map(|class| wit::ClassStats {
-        size: len_to_wit(class.size),
-        leased_buffers: len_to_wit(class.leased_buffers),
-        leased_bytes: len_to_wit(class.leased_bytes),
-        idle_buffers: len_to_wit(class.idle_buffers),
-        idle_bytes: len_to_wit(class.idle_bytes),
-        hits: class.hits,
-        misses: class.misses,
-        trims: class.trims,
-    }));
     Ok(wit::Stats {
         pool: wit::PoolStats {
-            classes,
+            classes: classes_to_wit(&pool.classes)?,
             leased_bytes: len_to_wit(pool.leased_bytes),
             idle_bytes: len_to_wit(pool.idle_bytes),
             peak_leased_bytes: len_to_wit(pool.peak_leased_bytes),
             peak_idle_bytes: len_to_wit(pool.peak_idle_bytes),
             peak_total_bytes: len_to_wit(pool.peak_total_bytes),
+            scratch_pools: classes_to_wit(&pool.scratch_pools)?,
+            gc_cycles: pool.gc_cycles,
         },
         live_bytes: len_to_wit(stats.live_bytes),
         peak_live_bytes: len_to_wit(stats.peak_live_bytes),
@@ -302,11 +291,29 @@ fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
     })
 }
 
+fn classes_to_wit(classes: &[pool::ClassStats]) -> Result<Vec<wit::ClassStats>, wit::Error> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(classes.len()).map_err(|_| oom_error(classes.len() * size_of::<wit::ClassStats>()))?;
+    out.extend(classes.iter().map(|class| wit::ClassStats {
+        size: len_to_wit(class.size),
+        leased_buffers: len_to_wit(class.leased_buffers),
+        leased_bytes: len_to_wit(class.leased_bytes),
+        idle_buffers: len_to_wit(class.idle_buffers),
+        idle_bytes: len_to_wit(class.idle_bytes),
+        hits: class.hits,
+        misses: class.misses,
+        trims: class.trims,
+    }));
+    Ok(out)
+}
+
 /// The allocator refused `requested` bytes: the typed error, built without
 /// allocating (empty message) so that it cannot fail itself.
 fn oom_error(requested: usize) -> wit::Error {
     wit::Error {
-        detail: wit::ErrorDetail::Pool(wit::PoolError::OutOfMemory(wit::OutOfMemory { requested: len_to_wit(requested) })),
+        detail: wit::ErrorDetail::Pool(wit::PoolError::OutOfMemory(wit::OutOfMemory {
+            requested: len_to_wit(requested),
+        })),
         message: String::new(),
     }
 }
@@ -339,6 +346,12 @@ fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
         conn::Error::Pool(PoolError::OutOfMemory { requested }) => {
             D::Pool(wit::PoolError::OutOfMemory(wit::OutOfMemory { requested: len_to_wit(*requested) }))
         }
+        conn::Error::Pool(PoolError::TooLarge { requested, max_class }) => {
+            D::Pool(wit::PoolError::TooLarge(wit::TooLarge {
+                requested: len_to_wit(*requested),
+                max_class: len_to_wit(*max_class),
+            }))
+        }
         conn::Error::StreamNotOpen { stream } => D::StreamNotOpen(wit::StreamNotOpen { stream: *stream }),
         conn::Error::StreamIdInvalid { stream, reason } => {
             D::StreamIdInvalid(wit::StreamIdInvalid { stream: *stream, reason: try_to_string(reason)? })
@@ -353,17 +366,19 @@ fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
 fn frame_error_to_wit(error: &FrameError) -> Result<wit::FrameError, usize> {
     use wit::FrameError as E;
     Ok(match *error {
-        FrameError::StreamIdRequired { frame } => E::StreamIdRequired(wit::StreamIdRequired { frame: frame_type_to_wit(frame) }),
+        FrameError::StreamIdRequired { frame } => {
+            E::StreamIdRequired(wit::StreamIdRequired { frame: frame_type_to_wit(frame) })
+        }
         FrameError::StreamIdNotAllowed { frame, stream } => {
             E::StreamIdNotAllowed(wit::StreamIdNotAllowed { frame: frame_type_to_wit(frame), stream })
         }
-        FrameError::ReservedBit { field, value } => E::ReservedBit(wit::ReservedBit { field: try_to_string(&field)?, value }),
+        FrameError::ReservedBit { field, value } => {
+            E::ReservedBit(wit::ReservedBit { field: try_to_string(&field)?, value })
+        }
         FrameError::SelfDependency { stream } => E::SelfDependency(wit::SelfDependency { stream }),
-        FrameError::PaddingTooLarge { frame, pad_length, max_frame_size } => E::PaddingTooLarge(wit::PaddingTooLarge {
-            frame: frame_type_to_wit(frame),
-            pad_length,
-            max_frame_size,
-        }),
+        FrameError::PaddingTooLarge { frame, pad_length, max_frame_size } => {
+            E::PaddingTooLarge(wit::PaddingTooLarge { frame: frame_type_to_wit(frame), pad_length, max_frame_size })
+        }
         FrameError::WindowIncrement { increment } => E::WindowIncrement(wit::WindowIncrement { increment }),
         FrameError::SettingValue { id, value } => E::SettingValue(wit::SettingValue { id, value }),
         FrameError::CoreFrameType { frame_type } => E::CoreFrameType(wit::CoreFrameType { frame_type }),
@@ -372,11 +387,17 @@ fn frame_error_to_wit(error: &FrameError) -> Result<wit::FrameError, usize> {
             len: len_to_wit(len),
             max: len_to_wit(max),
         }),
+        FrameError::ExtensionPayloadTooLarge { frame_type, len, max } => {
+            E::ExtensionPayloadTooLarge(wit::ExtensionPayloadTooLarge {
+                frame_type,
+                len: len_to_wit(len),
+                max: len_to_wit(max),
+            })
+        }
         FrameError::MaxFrameSize { value } => E::MaxFrameSize(wit::MaxFrameSize { value }),
-        FrameError::BufferTooSmall { needed, available } => E::BufferTooSmall(wit::BufferTooSmall {
-            needed: len_to_wit(needed),
-            available: len_to_wit(available),
-        }),
+        FrameError::BufferTooSmall { needed, available } => {
+            E::BufferTooSmall(wit::BufferTooSmall { needed: len_to_wit(needed), available: len_to_wit(available) })
+        }
     })
 }
 
@@ -388,8 +409,13 @@ fn hpack_error_to_wit(error: &HpackError) -> Result<wit::HpackError, usize> {
     Ok(match error {
         HpackError::InvalidName { name, reason } => E::InvalidName(field(name, reason)?),
         HpackError::InvalidValue { name, reason } => E::InvalidValue(field(name, reason)?),
-        HpackError::ConnectionSpecific { name } => E::ConnectionSpecific(wit::NamedField { name: try_to_string(name)? }),
+        HpackError::ConnectionSpecific { name } => {
+            E::ConnectionSpecific(wit::NamedField { name: try_to_string(name)? })
+        }
         HpackError::PseudoHeader { name, reason } => E::PseudoHeader(field(name, reason)?),
+        HpackError::BufferTooSmall { needed, available } => {
+            E::BufferTooSmall(wit::BufferTooSmall { needed: len_to_wit(*needed), available: len_to_wit(*available) })
+        }
     })
 }
 

@@ -1,1 +1,77 @@
-fn main() {}
+//! `h2fw`: encodes frame scripts through the h2fw component (or the native
+//! library) and runs stream mixes.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use h2fw::conn::{Config, Connection};
+use h2fw::pool::Policy;
+use h2fw_host::runtime::ComponentWriter;
+use h2fw_host::script;
+use h2fw_host::writer::Writer;
+
+/// HTTP/2 frame writer with a tiered buffer pool, run as a WebAssembly component.
+#[derive(Parser)]
+#[command(name = "h2fw", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encode a frame script (JSON Lines, docs/frame-script.md) into wire bytes.
+    Encode(EncodeArgs),
+    // TODO(lead): `stream-mix` (and the default run without a subcommand)
+    // delegates to `h2fw_host::mix::cli::{StreamMixArgs, run}` once the `mix`
+    // branch is merged.
+}
+
+#[derive(clap::Args)]
+struct EncodeArgs {
+    /// The script to encode (`-` reads standard input).
+    script: PathBuf,
+    /// Where to write the bytes (standard output when absent).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Encode with the native library instead of the component.
+    #[arg(long)]
+    native: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Some(Command::Encode(args)) => encode(args),
+        None => Err(anyhow::anyhow!("no subcommand given (see `h2fw --help`)")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("h2fw: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn encode(args: &EncodeArgs) -> anyhow::Result<()> {
+    let config = Config::new(Policy::Tiered);
+    let mut writer: Box<dyn Writer> =
+        if args.native { Box::new(Connection::new(config)) } else { Box::new(ComponentWriter::new(&config, None)?) };
+    let input: Box<dyn io::BufRead> = if args.script.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let file = File::open(&args.script).with_context(|| format!("cannot open {}", args.script.display()))?;
+        Box::new(BufReader::new(file))
+    };
+    let mut output: BufWriter<Box<dyn Write>> = BufWriter::new(match &args.output {
+        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
+        None => Box::new(io::stdout().lock()),
+    });
+    script::run(input, writer.as_mut(), &mut output).with_context(|| format!("{}", args.script.display()))?;
+    Ok(())
+}

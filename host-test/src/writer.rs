@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Budget,
     /// Allocator refused (memory cap).
     OutOfMemory,
+    /// Request larger than the largest pool class.
+    TooLarge,
     /// Stream not open for sending.
     StreamNotOpen,
     /// Stream id cannot be opened.
@@ -64,6 +66,7 @@ impl From<Error> for WriteError {
             Error::Hpack(_) => ErrorKind::Hpack,
             Error::Pool(PoolError::BudgetExceeded { .. }) => ErrorKind::Budget,
             Error::Pool(PoolError::OutOfMemory { .. }) => ErrorKind::OutOfMemory,
+            Error::Pool(PoolError::TooLarge { .. }) => ErrorKind::TooLarge,
             Error::StreamNotOpen { .. } => ErrorKind::StreamNotOpen,
             Error::StreamIdInvalid { .. } => ErrorKind::StreamIdInvalid,
             Error::WindowOverflow { .. } => ErrorKind::WindowOverflow,

@@ -1,9 +1,40 @@
 //! The stateful writer a host talks to: peer settings, HPACK, an output queue
 //! of pooled chunks, per-stream send queues, flow control and scheduling.
+//!
+//! Memory follows the bytes waiting to be written. Framed bytes wait in one
+//! output queue of densely packed 16 KiB chunks (control frames, header
+//! blocks, and DATA that could be framed at once). Body bytes that cannot be
+//! framed yet (window exhausted, or the output queue above
+//! [`Config::output_high_watermark`]) wait in their stream's queue of small
+//! chunks sized from the stream's hints and writes; [`Connection::drain`]
+//! empties the output queue, then frames pending DATA round-robin straight
+//! into the host's buffer, and every chunk goes back to the pool the moment
+//! its bytes are framed or drained. An open stream with nothing pending holds
+//! no buffer (under the baselines it holds its Go scratch buffer, which is
+//! what they model).
+//!
+//! Leased bytes stay within `2 × live bytes` plus, per non-empty queue (the
+//! output queue and each stream with pending bytes), the room left in its
+//! partly drained first chunk and partly filled last chunk; idle bytes stay
+//! within the pool's idle caps.
 
-use crate::frame::{FrameError, Priority};
-use crate::hpack::{HeaderField, HpackError};
-use crate::pool::{Policy, PoolError, PoolStats};
+mod output;
+mod stream;
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::frame::{self, FRAME_HEADER_LEN, Frame, FrameError, Priority};
+use crate::hpack::{Encoder, HeaderField, HpackError};
+use crate::pool::{Policy, Pool, PoolBuf, PoolError, PoolStats, go::frame_scratch_buffer_len};
+use output::OutputQueue;
+use stream::{Finish, Stream, Trailers};
+
+/// Largest flow-control window (RFC 9113 §6.9.1).
+pub const MAX_WINDOW: i64 = (1 << 31) - 1;
+/// Connection and stream send windows before the peer says otherwise.
+pub const DEFAULT_WINDOW: u32 = 65_535;
+/// Size of an output queue chunk (or the pool's largest class if smaller).
+pub const OUTPUT_CHUNK_LEN: usize = 16 << 10;
 
 /// Connection limits and pool configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,13 +47,25 @@ pub struct Config {
     pub conn_high_watermark: usize,
     /// Largest HPACK dynamic table we keep, whatever the peer advertises.
     pub max_header_table_size: usize,
+    /// Queued output bytes up to which `send` frames DATA at once (densely,
+    /// in call order); past it, body bytes wait in their stream's queue and
+    /// `drain` frames them round-robin.
+    pub output_high_watermark: usize,
 }
 
 impl Config {
-    /// Defaults for `policy`.
+    /// Defaults for `policy`: the pool's defaults ([`crate::pool::PoolConfig::new`]:
+    /// 256 MiB budget, 8 idle buffers per class, 1 MiB idle in all), 1 MiB
+    /// pending per stream, 64 MiB live per connection, a 4096-byte HPACK
+    /// table (the RFC default) and 64 KiB of output framed ahead.
     pub fn new(policy: Policy) -> Self {
-        let _ = policy;
-        todo!("conn layer")
+        Self {
+            pool: crate::pool::PoolConfig::new(policy),
+            stream_high_watermark: 1 << 20,
+            conn_high_watermark: 64 << 20,
+            max_header_table_size: crate::hpack::DEFAULT_TABLE_SIZE,
+            output_high_watermark: 64 << 10,
+        }
     }
 }
 
@@ -76,7 +119,8 @@ pub enum Error {
 pub struct Stats {
     /// Pool statistics.
     pub pool: PoolStats,
-    /// Bytes accepted but not yet drained (pending DATA plus queued output).
+    /// Bytes accepted but not yet drained (pending DATA, deferred trailers
+    /// and queued output).
     pub live_bytes: usize,
     /// Peak of `live_bytes`.
     pub peak_live_bytes: usize,
@@ -90,49 +134,165 @@ pub struct Stats {
     pub frames: u64,
     /// Bytes handed to the host so far.
     pub bytes_drained: u64,
+    /// Streams with body bytes pending (open or finishing).
+    pub pending_streams: usize,
+    /// Trailer fields held (serialised) until their stream's DATA is out.
+    pub trailer_bytes: usize,
+    /// Connection send window (negative never; zero blocks all DATA).
+    pub conn_window: i64,
 }
 
 /// The frame writer of one HTTP/2 connection.
 #[derive(Debug)]
-pub struct Connection {}
+pub struct Connection {
+    config: Config,
+    pool: Pool,
+    encoder: Encoder,
+    /// Peer's SETTINGS_MAX_FRAME_SIZE.
+    max_frame_size: u32,
+    /// Peer's SETTINGS_INITIAL_WINDOW_SIZE.
+    initial_window: u32,
+    conn_window: i64,
+    output: OutputQueue,
+    /// Streams opened with a body that have not ended (finishing included).
+    streams: HashMap<u32, Stream>,
+    /// Round-robin ring of streams with DATA to frame (stale ids are skipped).
+    ready: VecDeque<u32>,
+    last_opened: u32,
+    open_streams: usize,
+    pending_streams: usize,
+    pending_bytes: usize,
+    trailer_bytes: usize,
+    peak_live_bytes: usize,
+    frames: u64,
+    bytes_drained: u64,
+}
 
 impl Connection {
     /// A connection with the peer's settings at their RFC defaults.
     pub fn new(config: Config) -> Self {
-        let _ = config;
-        todo!("conn layer")
+        let pool = Pool::new(config.pool.clone());
+        let output = OutputQueue::new(OUTPUT_CHUNK_LEN.min(pool.config().max_class));
+        Self {
+            pool,
+            encoder: Encoder::with_table_size_cap(config.max_header_table_size),
+            max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
+            initial_window: DEFAULT_WINDOW,
+            conn_window: i64::from(DEFAULT_WINDOW),
+            output,
+            streams: HashMap::new(),
+            ready: VecDeque::new(),
+            last_opened: 0,
+            open_streams: 0,
+            pending_streams: 0,
+            pending_bytes: 0,
+            trailer_bytes: 0,
+            peak_live_bytes: 0,
+            frames: 0,
+            bytes_drained: 0,
+            config,
+        }
     }
 
     /// Applies the peer's SETTINGS (MAX_FRAME_SIZE, HEADER_TABLE_SIZE,
     /// INITIAL_WINDOW_SIZE, ...). Validated as a whole before any takes effect.
+    ///
+    /// A change of INITIAL_WINDOW_SIZE moves every open stream's window by
+    /// the difference (RFC 9113 §6.9.2), possibly below zero; one that would
+    /// take a window past 2^31 − 1 (at any step, for repeated ids) is refused.
     pub fn apply_peer_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), Error> {
-        let _ = settings;
-        todo!("conn layer")
+        for &(id, value) in settings {
+            frame::validate_setting(id, value)?;
+        }
+        let mut initial_values = settings.iter().filter(|(id, _)| *id == frame::setting::INITIAL_WINDOW_SIZE);
+        let largest_delta = initial_values.clone().map(|&(_, v)| i64::from(v) - i64::from(self.initial_window)).max();
+        let final_initial = initial_values.next_back().map_or(self.initial_window, |&(_, v)| v);
+        let final_delta = i64::from(final_initial) - i64::from(self.initial_window);
+        if let Some(delta) = largest_delta.filter(|d| *d > 0)
+            && let Some((&stream, _)) = self.streams.iter().find(|(_, s)| s.window + delta > MAX_WINDOW)
+        {
+            return Err(Error::WindowOverflow { stream });
+        }
+        let unblocked =
+            self.streams.values().filter(|s| !s.in_ring && !s.pending.is_empty() && s.window + final_delta > 0).count();
+        self.ready.try_reserve(unblocked).map_err(|_| oom::<u32>(unblocked))?;
+
+        for &(id, value) in settings {
+            match id {
+                frame::setting::HEADER_TABLE_SIZE => self.encoder.set_peer_table_size(value),
+                frame::setting::MAX_FRAME_SIZE => self.max_frame_size = value,
+                _ => {}
+            }
+        }
+        if final_delta != 0 {
+            self.initial_window = final_initial;
+            for (&id, s) in &mut self.streams {
+                s.window += final_delta;
+                if !s.in_ring && s.sendable() {
+                    s.in_ring = true;
+                    self.ready.push_back(id);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Applies a WINDOW_UPDATE received from the peer (stream 0: connection).
+    ///
+    /// An update for a stream that is not open (closed, or never opened
+    /// here) is ignored, as RFC 9113 §6.9 allows for recently closed streams.
     pub fn apply_window_update(&mut self, stream: u32, increment: u32) -> Result<(), Error> {
-        let _ = (stream, increment);
-        todo!("conn layer")
+        if increment == 0 || i64::from(increment) > MAX_WINDOW {
+            return Err(FrameError::WindowIncrement { increment }.into());
+        }
+        let increment = i64::from(increment);
+        if stream == 0 {
+            if self.conn_window + increment > MAX_WINDOW {
+                return Err(Error::WindowOverflow { stream });
+            }
+            self.conn_window += increment;
+            return Ok(());
+        }
+        let Some(s) = self.streams.get_mut(&stream) else { return Ok(()) };
+        if s.window + increment > MAX_WINDOW {
+            return Err(Error::WindowOverflow { stream });
+        }
+        let unblocks = !s.in_ring && !s.pending.is_empty() && s.window + increment > 0;
+        if unblocks {
+            self.ready.try_reserve(1).map_err(|_| oom::<u32>(1))?;
+            self.ready.push_back(stream);
+            s.in_ring = true;
+        }
+        s.window += increment;
+        Ok(())
     }
 
     /// Queues the 24-byte client connection preface.
     pub fn write_preface(&mut self) -> Result<(), Error> {
-        todo!("conn layer")
+        self.output.push_bytes(&mut self.pool, frame::PREFACE)?;
+        self.live_changed();
+        Ok(())
     }
 
     /// Queues one frame as given (DATA here is raw: split at the peer's
     /// MAX_FRAME_SIZE, not flow-controlled). Control frames go out ahead of
     /// stream DATA still waiting in stream queues.
     pub fn write_frame(&mut self, frame: &crate::frame::Frame<'_>) -> Result<(), Error> {
-        let _ = frame;
-        todo!("conn layer")
+        let len = self.output.push_frame(&mut self.pool, frame, self.max_frame_size)?;
+        self.frames += frame_count(frame, len, self.max_frame_size);
+        self.live_changed();
+        Ok(())
     }
 
     /// HPACK-encodes `fields` and queues HEADERS (+ CONTINUATION).
-    pub fn write_headers(&mut self, stream: u32, fields: &[HeaderField<'_>], options: HeadersOptions) -> Result<(), Error> {
-        let _ = (stream, fields, options);
-        todo!("conn layer")
+    pub fn write_headers(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        options: HeadersOptions,
+    ) -> Result<(), Error> {
+        let HeadersOptions { end_stream, priority, pad_length } = options;
+        self.queue_header_block(fields, |block| Frame::Headers { stream, block, end_stream, priority, pad_length })
     }
 
     /// HPACK-encodes `fields` and queues PUSH_PROMISE (+ CONTINUATION).
@@ -143,47 +303,518 @@ impl Connection {
         fields: &[HeaderField<'_>],
         pad_length: Option<u8>,
     ) -> Result<(), Error> {
-        let _ = (stream, promised_stream, fields, pad_length);
-        todo!("conn layer")
+        self.queue_header_block(fields, |block| Frame::PushPromise { stream, promised_stream, block, pad_length })
     }
 
     /// Opens a flow-controlled stream: queues its HEADERS and remembers the hints.
-    pub fn open_stream(&mut self, stream: u32, fields: &[HeaderField<'_>], hints: StreamHints, end_stream: bool) -> Result<(), Error> {
-        let _ = (stream, fields, hints, end_stream);
-        todo!("conn layer")
+    ///
+    /// The id must be non-zero, below 2^31 and above every id opened before
+    /// (so never reused). With `end_stream` the stream has no body and
+    /// nothing is kept. Under the baselines the stream takes its Go scratch
+    /// buffer here and holds it until it ends.
+    pub fn open_stream(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), Error> {
+        let reason = if stream == 0 {
+            Some("stream 0 is the connection")
+        } else if i64::from(stream) > MAX_WINDOW {
+            Some("stream identifiers are below 2^31")
+        } else if stream <= self.last_opened {
+            Some("not above the last stream opened")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(Error::StreamIdInvalid { stream, reason });
+        }
+        let scratch = if end_stream {
+            None
+        } else {
+            self.streams.try_reserve(1).map_err(|_| oom::<(u32, Stream)>(1))?;
+            match self.config.pool.policy {
+                Policy::Tiered => None,
+                Policy::Go7 | Policy::Single => {
+                    Some(self.pool.lease_scratch(frame_scratch_buffer_len(self.max_frame_size, hints.content_length))?)
+                }
+            }
+        };
+        let queued = self.queue_header_block(fields, |block| Frame::Headers {
+            stream,
+            block,
+            end_stream,
+            priority: None,
+            pad_length: None,
+        });
+        if let Err(error) = queued {
+            if let Some(buf) = scratch {
+                self.pool.release(buf);
+            }
+            return Err(error);
+        }
+        self.last_opened = stream;
+        if !end_stream {
+            let window = i64::from(self.initial_window);
+            self.streams.insert(stream, Stream::new(window, hints.content_length, scratch));
+            self.open_streams += 1;
+        }
+        Ok(())
     }
 
     /// Accepts body bytes for `stream`; returns how many were taken (fewer
     /// than `data.len()` under backpressure).
+    ///
+    /// With nothing pending on the stream, as much as the windows and the
+    /// output watermark allow is framed at once; the rest waits in the
+    /// stream's queue up to the stream and connection watermarks (and the
+    /// pool's budget). `Error::WouldBlock` (or `Error::Pool`) when nothing
+    /// could be taken, and then nothing changed.
     pub fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, Error> {
-        let _ = (stream, data);
-        todo!("conn layer")
+        let live = self.live_bytes();
+        let Self { config, pool, output, streams, ready, .. } = self;
+        let Some(s) = streams.get_mut(&stream).filter(|s| s.finish.is_none()) else {
+            return Err(Error::StreamNotOpen { stream });
+        };
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let room = config
+            .stream_high_watermark
+            .saturating_sub(s.pending.len())
+            .min(config.conn_high_watermark.saturating_sub(live));
+        if room == 0 {
+            return Err(Error::WouldBlock { stream, pending: s.pending.len() });
+        }
+        let data = &data[..data.len().min(room)];
+
+        let mut framed = 0;
+        if s.pending.is_empty() {
+            let now = data
+                .len()
+                .min(window_room(s.window))
+                .min(window_room(self.conn_window))
+                .min(config.output_high_watermark.saturating_sub(output.len()));
+            if now > 0 {
+                let frame = Frame::Data { stream, data: &data[..now], end_stream: false, pad_length: None };
+                let len = output.push_frame(pool, &frame, self.max_frame_size)?;
+                self.frames += frame_count(&frame, len, self.max_frame_size);
+                s.window -= now as i64;
+                self.conn_window -= now as i64;
+                framed = now;
+            }
+        }
+
+        let rest = &data[framed..];
+        let mut waiting = 0;
+        if !rest.is_empty() {
+            let was_empty = s.pending.is_empty();
+            let joins_ring = !s.in_ring && s.window > 0;
+            let appended = if joins_ring && ready.try_reserve(1).is_err() {
+                Err(oom::<u32>(1))
+            } else {
+                let content_length = s.content_length;
+                s.pending.append(pool, rest, |to_copy, pending| stream::chunk_len(content_length, to_copy, pending))
+            };
+            match appended {
+                Ok(n) => waiting = n,
+                Err(error) if framed == 0 => return Err(error.into()),
+                Err(_) => {}
+            }
+            if waiting > 0 {
+                if joins_ring {
+                    ready.push_back(stream);
+                    s.in_ring = true;
+                }
+                if was_empty {
+                    self.pending_streams += 1;
+                }
+            }
+        }
+        if framed + waiting == 0 {
+            return Err(Error::WouldBlock { stream, pending: s.pending.len() });
+        }
+        self.pending_bytes += waiting;
+        self.live_changed();
+        Ok(framed + waiting)
     }
 
     /// Ends the stream after its pending bytes: END_STREAM on the last DATA,
     /// or a trailing HEADERS block when `trailers` is given.
+    ///
+    /// With nothing pending the frame is queued now; otherwise it goes out
+    /// right after the stream's last DATA (trailers are validated now, kept
+    /// in a pooled buffer and HPACK-encoded then, in wire order).
     pub fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), Error> {
-        let _ = (stream, trailers);
-        todo!("conn layer")
+        let Some(s) = self.streams.get(&stream).filter(|s| s.finish.is_none()) else {
+            return Err(Error::StreamNotOpen { stream });
+        };
+        if let Some(fields) = trailers {
+            Trailers::check_no_pseudo(fields)?;
+            block_bound(&mut self.encoder, fields)?;
+        }
+        if s.pending.is_empty() {
+            match trailers {
+                Some(fields) => self.queue_header_block(fields, |block| Frame::Headers {
+                    stream,
+                    block,
+                    end_stream: true,
+                    priority: None,
+                    pad_length: None,
+                })?,
+                None => self.write_frame(&Frame::Data { stream, data: &[], end_stream: true, pad_length: None })?,
+            }
+            self.close(stream);
+        } else {
+            let finish = match trailers {
+                Some(fields) => {
+                    let stored = Trailers::store(&mut self.pool, fields)?;
+                    self.trailer_bytes += stored.len();
+                    Finish::Trailers(stored)
+                }
+                None => Finish::EndStream,
+            };
+            if let Some(s) = self.streams.get_mut(&stream) {
+                s.finish = Some(finish);
+            }
+            self.live_changed();
+        }
+        self.open_streams -= 1;
+        Ok(())
     }
 
     /// Resets the stream: drops its pending bytes (buffers back to the pool
     /// at once) and queues RST_STREAM.
+    ///
+    /// Any stream id but 0 may be reset (also one the peer opened, or one
+    /// already ended here); only a stream open here has state to drop.
     pub fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), Error> {
-        let _ = (stream, error_code);
-        todo!("conn layer")
+        self.write_frame(&Frame::RstStream { stream, error_code })?;
+        if self.streams.get(&stream).is_some_and(|s| s.finish.is_none()) {
+            self.open_streams -= 1;
+        }
+        self.close(stream);
+        Ok(())
     }
 
     /// Appends up to `max_bytes` of wire bytes to `out` (queued control and
     /// header frames first, then DATA scheduled round-robin within the
     /// windows); returns how many.
+    ///
+    /// DATA frames are cut to fit what is left of `max_bytes` (when at least
+    /// a header and one byte fit; else one is queued and its first bytes
+    /// handed out). An error is returned only if nothing could be written.
     pub fn drain(&mut self, max_bytes: usize, out: &mut Vec<u8>) -> Result<usize, Error> {
-        let _ = (max_bytes, out);
-        todo!("conn layer")
+        let start = out.len();
+        let mut error = None;
+        loop {
+            let room = max_bytes - (out.len() - start);
+            if room == 0 {
+                break;
+            }
+            if self.output.len() > 0 {
+                let n = room.min(self.output.len());
+                if out.try_reserve(n).is_err() {
+                    error = Some(Error::Pool(PoolError::OutOfMemory { requested: n }));
+                    break;
+                }
+                self.output.drain_into(&mut self.pool, n, out);
+                continue;
+            }
+            match self.frame_next_data(room, out) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let written = out.len() - start;
+        self.bytes_drained += written as u64;
+        match error {
+            Some(error) if written == 0 => Err(error),
+            _ => Ok(written),
+        }
     }
 
     /// Current statistics.
     pub fn stats(&self) -> Stats {
-        todo!("conn layer")
+        Stats {
+            pool: self.pool.stats(),
+            live_bytes: self.live_bytes(),
+            peak_live_bytes: self.peak_live_bytes,
+            pending_bytes: self.pending_bytes,
+            queued_bytes: self.output.len(),
+            open_streams: self.open_streams,
+            frames: self.frames,
+            bytes_drained: self.bytes_drained,
+            pending_streams: self.pending_streams,
+            trailer_bytes: self.trailer_bytes,
+            conn_window: self.conn_window,
+        }
     }
+
+    /// The send window of `stream`, if it is open here (finishing included).
+    pub fn stream_window(&self, stream: u32) -> Option<i64> {
+        self.streams.get(&stream).map(|s| s.window)
+    }
+
+    /// Body bytes pending on `stream` (0 if it is not open here).
+    pub fn stream_pending(&self, stream: u32) -> usize {
+        self.streams.get(&stream).map_or(0, |s| s.pending.len())
+    }
+
+    fn live_bytes(&self) -> usize {
+        self.pending_bytes + self.trailer_bytes + self.output.len()
+    }
+
+    fn live_changed(&mut self) {
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes());
+    }
+
+    /// Forgets `stream`, giving its buffers back.
+    fn close(&mut self, stream: u32) {
+        if let Some(s) = self.streams.remove(&stream) {
+            if !s.pending.is_empty() {
+                self.pending_streams -= 1;
+                self.pending_bytes -= s.pending.len();
+            }
+            if let Some(Finish::Trailers(t)) = &s.finish {
+                self.trailer_bytes -= t.len();
+            }
+            s.release(&mut self.pool);
+        }
+    }
+
+    /// HPACK-encodes `fields` and queues the frame `frame_for` builds around
+    /// the block; all or nothing (the HPACK table changes only if queued).
+    fn queue_header_block(
+        &mut self,
+        fields: &[HeaderField<'_>],
+        frame_for: impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
+    ) -> Result<(), Error> {
+        let block = HeaderBlock::prepare(self, fields, &frame_for)?;
+        if let Err(error) = self.output.reserve(&mut self.pool, block.wire_bound) {
+            self.pool.release(block.scratch);
+            return Err(error.into());
+        }
+        let result = block.emit(self, fields, &frame_for);
+        self.output.release_unused(&mut self.pool);
+        self.live_changed();
+        result
+    }
+
+    /// Frames one DATA frame of the next stream in the ring (followed by its
+    /// trailers if it is the stream's last); false when no stream can send.
+    ///
+    /// The frame goes straight into `out` when a frame header and a byte fit
+    /// in `room`, else into the output queue. Everything it needs is
+    /// reserved before anything is written.
+    fn frame_next_data(&mut self, room: usize, out: &mut Vec<u8>) -> Result<bool, Error> {
+        let conn_room = window_room(self.conn_window);
+        if conn_room == 0 {
+            return Ok(false);
+        }
+        let Self { streams, ready, pool, output, encoder, max_frame_size, .. } = self;
+        let max_frame_size = *max_frame_size;
+        let (id, s) = loop {
+            let Some(&id) = ready.front() else { return Ok(false) };
+            match streams.get_mut(&id) {
+                Some(s) if s.sendable() => break (id, s),
+                Some(s) => s.in_ring = false,
+                None => {}
+            }
+            ready.pop_front();
+        };
+        let direct = room > FRAME_HEADER_LEN;
+        let pending = s.pending.len();
+        let mut n = s.pending.front().len().min(window_room(s.window)).min(conn_room).min(max_frame_size as usize);
+        if direct {
+            n = n.min(room - FRAME_HEADER_LEN);
+        }
+        let last = n == pending;
+        let end_stream = last && matches!(s.finish, Some(Finish::EndStream));
+        let wire = FRAME_HEADER_LEN + n;
+        let trailer_fields = match &s.finish {
+            Some(Finish::Trailers(stored)) if last => Some(stored.fields()?),
+            _ => None,
+        };
+        let trailers = trailer_frame(id);
+        let block = match &trailer_fields {
+            Some(fields) => Some(HeaderBlock::prepare_with(encoder, pool, max_frame_size, fields, &trailers)?),
+            None => None,
+        };
+        let queued = if direct { 0 } else { wire } + block.as_ref().map_or(0, |b| b.wire_bound);
+        let reserved = output.reserve(pool, queued).map_err(Error::from).and_then(|()| {
+            if direct && out.try_reserve(wire).is_err() {
+                output.release_unused(pool);
+                return Err(oom::<u8>(wire).into());
+            }
+            Ok(())
+        });
+        if let Err(error) = reserved {
+            if let Some(block) = block {
+                pool.release(block.scratch);
+            }
+            return Err(error);
+        }
+
+        let frame = Frame::Data { stream: id, data: &s.pending.front()[..n], end_stream, pad_length: None };
+        if direct {
+            frame.encode(out, max_frame_size)?;
+        } else {
+            output.encode_reserved(&frame, max_frame_size)?;
+        }
+        s.pending.consume(pool, n);
+        s.window -= n as i64;
+        ready.pop_front();
+        let emitted = match (block, &trailer_fields) {
+            (Some(block), Some(fields)) => {
+                let result =
+                    block.emit_into(encoder, pool, output, &mut self.frames, max_frame_size, fields, &trailers);
+                output.release_unused(pool);
+                result
+            }
+            _ => Ok(()),
+        };
+        let finished = last && s.finish.is_some();
+        if !finished {
+            if s.sendable() {
+                ready.push_back(id);
+            } else {
+                s.in_ring = false;
+            }
+        }
+        drop(trailer_fields);
+        self.frames += 1;
+        self.conn_window -= n as i64;
+        self.pending_bytes -= n;
+        if last {
+            self.pending_streams -= 1;
+        }
+        if finished {
+            self.close(id);
+        }
+        emitted.map(|()| true)
+    }
+}
+
+/// The HEADERS frame that carries stream `id`'s trailers.
+fn trailer_frame(id: u32) -> impl for<'b> Fn(&'b [u8]) -> Frame<'b> {
+    move |block| Frame::Headers { stream: id, block, end_stream: true, priority: None, pad_length: None }
+}
+
+/// A header block about to be queued: its scratch buffer (room for the
+/// worst-case block) and the most wire bytes its frames can take.
+struct HeaderBlock {
+    scratch: PoolBuf,
+    wire_bound: usize,
+}
+
+impl HeaderBlock {
+    fn prepare(
+        conn: &mut Connection,
+        fields: &[HeaderField<'_>],
+        frame_for: &impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
+    ) -> Result<Self, Error> {
+        Self::prepare_with(&mut conn.encoder, &mut conn.pool, conn.max_frame_size, fields, frame_for)
+    }
+
+    /// Checks the frame fields and the header list (neither touches the
+    /// HPACK table) and leases the scratch.
+    fn prepare_with(
+        encoder: &mut Encoder,
+        pool: &mut Pool,
+        max_frame_size: u32,
+        fields: &[HeaderField<'_>],
+        frame_for: &impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
+    ) -> Result<Self, Error> {
+        let empty_len = frame_for(&[]).validate(max_frame_size)?;
+        let block_bound = block_bound(encoder, fields)?;
+        // Each CONTINUATION carries up to MAX_FRAME_SIZE block bytes.
+        let wire_bound = empty_len + block_bound + FRAME_HEADER_LEN * block_bound.div_ceil(max_frame_size as usize);
+        let scratch = pool.lease(block_bound)?;
+        Ok(Self { scratch, wire_bound })
+    }
+
+    fn emit(
+        self,
+        conn: &mut Connection,
+        fields: &[HeaderField<'_>],
+        frame_for: &impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
+    ) -> Result<(), Error> {
+        let Connection { encoder, pool, output, frames, max_frame_size, .. } = conn;
+        self.emit_into(encoder, pool, output, frames, *max_frame_size, fields, frame_for)
+    }
+
+    /// Encodes the block and writes its frames into room already reserved;
+    /// gives the scratch back.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_into(
+        mut self,
+        encoder: &mut Encoder,
+        pool: &mut Pool,
+        output: &mut OutputQueue,
+        frames: &mut u64,
+        max_frame_size: u32,
+        fields: &[HeaderField<'_>],
+        frame_for: &impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
+    ) -> Result<(), Error> {
+        let result = encoder.encode(fields, &mut self.scratch).map_err(Error::from).and_then(|_| {
+            let frame = frame_for(self.scratch.as_slice());
+            let len = output.encode_reserved(&frame, max_frame_size)?;
+            *frames += frame_count(&frame, len, max_frame_size);
+            Ok(())
+        });
+        pool.release(self.scratch);
+        result
+    }
+}
+
+/// Validates `fields` and returns the most bytes their header block can
+/// take, without touching the encoder's table: the encoder checks the fields,
+/// then refuses an output buffer with no room, naming the room it needs.
+fn block_bound(encoder: &mut Encoder, fields: &[HeaderField<'_>]) -> Result<usize, HpackError> {
+    let mut no_room: &mut [u8] = &mut [];
+    match encoder.encode(fields, &mut no_room) {
+        Err(HpackError::BufferTooSmall { needed, .. }) => Ok(needed),
+        Err(error) => Err(error),
+        Ok(written) => Ok(written),
+    }
+}
+
+/// Frames on the wire in `len` bytes of `frame` (DATA and header blocks may
+/// be split), from the frame layer's own lengths: each extra frame costs
+/// what the frame costs with an empty payload (DATA) or one frame header
+/// (CONTINUATION).
+fn frame_count(frame: &Frame<'_>, len: usize, max_frame_size: u32) -> u64 {
+    let (payload, empty) = match *frame {
+        Frame::Data { stream, data, end_stream, pad_length } => {
+            (data.len(), Frame::Data { stream, data: &[], end_stream, pad_length })
+        }
+        Frame::Headers { stream, block, end_stream, priority, pad_length } => {
+            (block.len(), Frame::Headers { stream, block: &[], end_stream, priority, pad_length })
+        }
+        Frame::PushPromise { stream, promised_stream, block, pad_length } => {
+            (block.len(), Frame::PushPromise { stream, promised_stream, block: &[], pad_length })
+        }
+        _ => return 1,
+    };
+    let Ok(empty_len) = empty.validate(max_frame_size) else { return 1 };
+    let extra = len.saturating_sub(payload + empty_len);
+    let per_frame = if matches!(frame, Frame::Data { .. }) { empty_len } else { FRAME_HEADER_LEN };
+    1 + (extra / per_frame) as u64
+}
+
+/// A window as a byte count (0 when exhausted or negative).
+fn window_room(window: i64) -> usize {
+    usize::try_from(window).unwrap_or(0)
+}
+
+/// The error for a container that could not grow by `count` items of `T`.
+fn oom<T>(count: usize) -> PoolError {
+    PoolError::OutOfMemory { requested: count.saturating_mul(size_of::<T>()) }
 }

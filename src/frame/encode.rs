@@ -5,38 +5,20 @@ use bytes::BufMut;
 
 use super::header::{ACK, END_HEADERS, END_STREAM, PADDED, PRIORITY, put_header};
 use super::layout::{data_room_in, first_fragment_room, padding_len};
-use super::validate::{PRIORITY_LEN, PROMISED_STREAM_LEN};
+use super::validate::{PRIORITY_LEN, PROMISED_STREAM_LEN, SETTING_LEN};
 use super::{Frame, FrameType, Priority};
 
 /// Writes `frame` for a peer whose (checked) max frame size is `max_frame_size`.
 pub(super) fn write(frame: &Frame<'_>, dst: &mut impl BufMut, max_frame_size: usize) {
     match *frame {
-        Frame::Data {
-            stream,
-            data,
-            end_stream,
-            pad_length,
-        } => {
+        Frame::Data { stream, data, end_stream, pad_length } => {
             write_data(dst, stream, data, end_stream, pad_length, max_frame_size);
         }
-        Frame::Headers {
-            stream,
-            block,
-            end_stream,
-            priority,
-            pad_length,
-        } => {
+        Frame::Headers { stream, block, end_stream, priority, pad_length } => {
             let priority_bytes = priority.map(priority_fields);
-            let flags = if end_stream { END_STREAM } else { 0 }
-                | if priority.is_some() { PRIORITY } else { 0 };
+            let flags = if end_stream { END_STREAM } else { 0 } | if priority.is_some() { PRIORITY } else { 0 };
             let fixed = priority_bytes.as_ref().map_or(&[][..], |bytes| &bytes[..]);
-            let head = BlockHead {
-                frame_type: FrameType::Headers,
-                stream,
-                flags,
-                pad_length,
-                fixed,
-            };
+            let head = BlockHead { frame_type: FrameType::Headers, stream, flags, pad_length, fixed };
             write_header_block(dst, &head, block, max_frame_size);
         }
         Frame::Priority { stream, priority } => {
@@ -48,44 +30,23 @@ pub(super) fn write(frame: &Frame<'_>, dst: &mut impl BufMut, max_frame_size: us
             dst.put_u32(error_code);
         }
         Frame::Settings { settings } => {
-            put_header(dst, settings.len() * 6, FrameType::Settings as u8, 0, 0);
+            put_header(dst, settings.len() * SETTING_LEN, FrameType::Settings as u8, 0, 0);
             for &(id, value) in settings {
                 dst.put_u16(id);
                 dst.put_u32(value);
             }
         }
         Frame::SettingsAck => put_header(dst, 0, FrameType::Settings as u8, ACK, 0),
-        Frame::PushPromise {
-            stream,
-            promised_stream,
-            block,
-            pad_length,
-        } => {
+        Frame::PushPromise { stream, promised_stream, block, pad_length } => {
             let promised: [u8; PROMISED_STREAM_LEN] = promised_stream.to_be_bytes();
-            let head = BlockHead {
-                frame_type: FrameType::PushPromise,
-                stream,
-                flags: 0,
-                pad_length,
-                fixed: &promised,
-            };
+            let head = BlockHead { frame_type: FrameType::PushPromise, stream, flags: 0, pad_length, fixed: &promised };
             write_header_block(dst, &head, block, max_frame_size);
         }
         Frame::Ping { opaque_data, ack } => {
-            put_header(
-                dst,
-                opaque_data.len(),
-                FrameType::Ping as u8,
-                if ack { ACK } else { 0 },
-                0,
-            );
+            put_header(dst, opaque_data.len(), FrameType::Ping as u8, if ack { ACK } else { 0 }, 0);
             dst.put_slice(&opaque_data);
         }
-        Frame::Goaway {
-            last_stream_id,
-            error_code,
-            debug_data,
-        } => {
+        Frame::Goaway { last_stream_id, error_code, debug_data } => {
             put_header(dst, 8 + debug_data.len(), FrameType::Goaway as u8, 0, 0);
             dst.put_u32(last_stream_id);
             dst.put_u32(error_code);
@@ -95,26 +56,12 @@ pub(super) fn write(frame: &Frame<'_>, dst: &mut impl BufMut, max_frame_size: us
             put_header(dst, 4, FrameType::WindowUpdate as u8, 0, stream);
             dst.put_u32(increment);
         }
-        Frame::PriorityUpdate {
-            prioritized_stream,
-            field_value,
-        } => {
-            put_header(
-                dst,
-                4 + field_value.len(),
-                FrameType::PriorityUpdate as u8,
-                0,
-                0,
-            );
+        Frame::PriorityUpdate { prioritized_stream, field_value } => {
+            put_header(dst, 4 + field_value.len(), FrameType::PriorityUpdate as u8, 0, 0);
             dst.put_u32(prioritized_stream);
             dst.put_slice(field_value);
         }
-        Frame::Extension {
-            frame_type,
-            flags,
-            stream,
-            payload,
-        } => {
+        Frame::Extension { frame_type, flags, stream, payload } => {
             put_header(dst, payload.len(), frame_type, flags, stream);
             dst.put_slice(payload);
         }
@@ -146,13 +93,7 @@ fn write_data(
         let (chunk, tail) = rest.split_at(rest.len().min(room));
         let last = tail.is_empty();
         let flags = padded | if last && end_stream { END_STREAM } else { 0 };
-        put_header(
-            dst,
-            chunk.len() + padding_len(pad_length),
-            FrameType::Data as u8,
-            flags,
-            stream,
-        );
+        put_header(dst, chunk.len() + padding_len(pad_length), FrameType::Data as u8, flags, stream);
         match pad_length {
             Some(pad) => {
                 dst.put_u8(pad);
@@ -183,12 +124,7 @@ struct BlockHead<'a> {
 /// The first frame filled to the full frame size (padding and fixed fields in
 /// it only), then CONTINUATION frames of up to `max_frame_size` bytes;
 /// END_HEADERS on the last frame only.
-fn write_header_block(
-    dst: &mut impl BufMut,
-    head: &BlockHead<'_>,
-    block: &[u8],
-    max_frame_size: usize,
-) {
+fn write_header_block(dst: &mut impl BufMut, head: &BlockHead<'_>, block: &[u8], max_frame_size: usize) {
     let room = first_fragment_room(head.pad_length, head.fixed.len(), max_frame_size);
     let (first, mut rest) = block.split_at(block.len().min(room));
     let mut flags = head.flags;
@@ -211,13 +147,7 @@ fn write_header_block(
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(rest.len().min(max_frame_size));
         let flags = if tail.is_empty() { END_HEADERS } else { 0 };
-        put_header(
-            dst,
-            chunk.len(),
-            FrameType::Continuation as u8,
-            flags,
-            head.stream,
-        );
+        put_header(dst, chunk.len(), FrameType::Continuation as u8, flags, head.stream);
         dst.put_slice(chunk);
         rest = tail;
     }

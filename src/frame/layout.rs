@@ -12,9 +12,7 @@ pub(super) fn frame_size_checked(max_frame_size: u32) -> Result<usize, FrameErro
     if (DEFAULT_MAX_FRAME_SIZE..=MAX_MAX_FRAME_SIZE).contains(&max_frame_size) {
         Ok(frame_size(max_frame_size))
     } else {
-        Err(FrameError::MaxFrameSize {
-            value: max_frame_size,
-        })
+        Err(FrameError::MaxFrameSize { value: max_frame_size })
     }
 }
 
@@ -33,10 +31,7 @@ pub(super) fn padding_len(pad_length: Option<u8>) -> usize {
 /// SETTINGS_MAX_FRAME_SIZE is `max_frame_size`, with `pad_length` padding in
 /// every frame (RFC 9113 §6.1: padding counts toward the frame size).
 pub fn data_room(pad_length: Option<u8>, max_frame_size: u32) -> Result<usize, FrameError> {
-    Ok(data_room_in(
-        pad_length,
-        frame_size_checked(max_frame_size)?,
-    ))
+    Ok(data_room_in(pad_length, frame_size_checked(max_frame_size)?))
 }
 
 /// [`data_room`] for a checked frame size.
@@ -45,25 +40,16 @@ pub(super) fn data_room_in(pad_length: Option<u8>, max_frame_size: usize) -> usi
 }
 
 /// Wire bytes of `data_len` data bytes sent as DATA frames: one frame when
-/// empty, otherwise as many full frames as needed.
-pub(super) fn data_wire_len(
-    data_len: usize,
-    pad_length: Option<u8>,
-    max_frame_size: usize,
-) -> usize {
-    let frames = data_len
-        .div_ceil(data_room_in(pad_length, max_frame_size))
-        .max(1);
+/// empty, otherwise as many full frames as needed. Cannot overflow: a slice
+/// holds at most `isize::MAX` bytes and framing adds under 2% to that.
+pub(super) fn data_wire_len(data_len: usize, pad_length: Option<u8>, max_frame_size: usize) -> usize {
+    let frames = data_len.div_ceil(data_room_in(pad_length, max_frame_size)).max(1);
     frames * (FRAME_HEADER_LEN + padding_len(pad_length)) + data_len
 }
 
 /// Header block bytes the first frame (HEADERS or PUSH_PROMISE) can hold after
 /// its padding and `fixed_len` bytes of fixed fields (priority or promised stream).
-pub(super) fn first_fragment_room(
-    pad_length: Option<u8>,
-    fixed_len: usize,
-    max_frame_size: usize,
-) -> usize {
+pub(super) fn first_fragment_room(pad_length: Option<u8>, fixed_len: usize, max_frame_size: usize) -> usize {
     max_frame_size - padding_len(pad_length) - fixed_len
 }
 
@@ -76,8 +62,6 @@ pub(super) fn header_block_wire_len(
     max_frame_size: usize,
 ) -> usize {
     let first_room = first_fragment_room(pad_length, fixed_len, max_frame_size);
-    let continuations = block_len
-        .saturating_sub(first_room)
-        .div_ceil(max_frame_size);
+    let continuations = block_len.saturating_sub(first_room).div_ceil(max_frame_size);
     (1 + continuations) * FRAME_HEADER_LEN + padding_len(pad_length) + fixed_len + block_len
 }

@@ -134,6 +134,8 @@ pub enum FrameError {
     #[error("{frame:?}: stream identifier must not be 0")]
     StreamIdRequired { frame: FrameType },
     /// The frame belongs to the connection but a stream was given.
+    /// Not returned today: the connection-level variants of [`Frame`] have no
+    /// stream field (they are always written on stream 0).
     #[error("{frame:?}: stream identifier must be 0, got {stream}")]
     StreamIdNotAllowed { frame: FrameType, stream: u32 },
     /// A 31-bit field had its reserved high bit set (value ≥ 2^31).

@@ -81,7 +81,7 @@ impl Encoder {
     /// Encoder that keeps at most `cap` bytes of dynamic table (default
     /// 4096). A cap below the peer's table size is announced by the first
     /// header block.
-    pub fn with_table_size_cap(cap: usize) -> Self {
+    pub fn with_max_table_size(cap: usize) -> Self {
         Self::with_config(EncoderConfig { table_size_cap: cap, ..EncoderConfig::default() })
     }
 
@@ -125,10 +125,11 @@ impl Encoder {
     /// Validates `fields`, then appends their header block to `dst`. On error
     /// nothing is written and the table is unchanged.
     ///
-    /// `dst` must have room for the block's worst case (per field, its name
-    /// and value lengths plus 33 bytes on 64-bit targets; four times the
-    /// lengths with [`Huffman::Always`]), else [`HpackError::BufferTooSmall`];
-    /// a growable buffer always has. Returns the number of bytes written.
+    /// `dst` must have room for the block's worst case (on 64-bit targets
+    /// 22 bytes, plus per field its name and value lengths and 33 bytes;
+    /// four times the lengths with [`Huffman::Always`]), else
+    /// [`HpackError::BufferTooSmall`]; a growable buffer always has.
+    /// Returns the number of bytes written.
     pub fn encode(&mut self, fields: &[HeaderField<'_>], dst: &mut impl BufMut) -> Result<usize, HpackError> {
         validate(fields)?;
         let huffman = self.config.huffman;
@@ -144,7 +145,8 @@ impl Encoder {
         for field in fields {
             self.put_field(field, dst);
         }
-        Ok(available - dst.remaining_mut())
+        // `remaining_mut` shrinks by exactly the bytes written.
+        Ok(available.saturating_sub(dst.remaining_mut()))
     }
 
     /// Dynamic table size updates owed to the decoder (RFC 7541 §4.2): the
@@ -205,8 +207,8 @@ impl Encoder {
             Match::None => 0,
         };
         let (flags, prefix_bits) = match (insert, never_indexed) {
-            (true, _) => (0x40, 6),    // §6.2.1 with incremental indexing
-            (false, true) => (0x10, 4), // §6.2.3 never indexed
+            (true, _) => (0x40, 6),      // §6.2.1 with incremental indexing
+            (false, true) => (0x10, 4),  // §6.2.3 never indexed
             (false, false) => (0x00, 4), // §6.2.2 without indexing
         };
         put_int(dst, flags, prefix_bits, name_index);

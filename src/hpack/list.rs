@@ -38,11 +38,13 @@ impl HeaderList {
     /// Request pseudo-headers (`:method`, `:scheme`, `:authority`, `:path`)
     /// from `method` and `uri`, then `headers` (HeaderValue::is_sensitive kept).
     ///
-    /// `:scheme` and `:authority` appear when `uri` has them; `:path` is the
-    /// path and query, `/` when empty. A CONNECT request gets only
+    /// `:scheme` and `:authority` (without userinfo) appear when `uri` has
+    /// them; `:path` is the path and query, `/` when empty. A CONNECT request gets only
     /// `:method` and `:authority` (RFC 9113 §8.5).
     pub fn request(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> Self {
-        let authority = uri.authority().map(|a| a.as_str().as_bytes());
+        // RFC 9113 §8.3.1: no userinfo in :authority.
+        let authority =
+            uri.authority().map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, host)| host).as_bytes());
         let uri_len = uri.scheme_str().map_or(0, str::len)
             + authority.map_or(0, <[u8]>::len)
             + uri.path_and_query().map_or(1, |p| p.as_str().len());

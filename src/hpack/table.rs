@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 /// Per-entry overhead counted in the table size (RFC 7541 §4.1).
-pub(super) const ENTRY_OVERHEAD: usize = 32;
+const ENTRY_OVERHEAD: usize = 32;
 
 /// Size of an entry for `name` and `value` (RFC 7541 §4.1).
 pub(super) fn entry_size(name: &[u8], value: &[u8]) -> usize {
@@ -24,12 +24,25 @@ pub(super) struct FieldHash {
 }
 
 impl FieldHash {
-    /// Hashes `name`, then `value` on top of it.
+    /// Hashes `name`, then `value` on top of it. A long value is sampled:
+    /// its length and its first and last [`SAMPLE`] bytes. Lookups compare
+    /// the bytes anyway, so a collision costs one comparison, while hashing
+    /// stays O(1) for the long values (user-agent, cookie) that dominate.
     pub(super) fn of(name: &[u8], value: &[u8]) -> Self {
         let name = hash(0, name);
-        Self { name, field: hash(name, value) }
+        let field = match value.split_at_checked(SAMPLE) {
+            Some((head, rest)) if rest.len() > SAMPLE => {
+                let tail = &rest[rest.len() - SAMPLE..];
+                hash(hash(name ^ value.len() as u64, head), tail)
+            }
+            _ => hash(name, value),
+        };
+        Self { name, field }
     }
 }
+
+/// Bytes hashed at each end of a long value.
+const SAMPLE: usize = 16;
 
 /// FxHash-style word-at-a-time hash: fast, and good enough for buckets
 /// whose chains are bounded by the number of entries anyway.
@@ -187,7 +200,9 @@ impl DynamicTable {
     /// Evicts the oldest entries until the size is at most `limit`.
     fn evict_to(&mut self, limit: usize) {
         while self.size > limit {
-            let Some(e) = self.entries.pop_front() else { break };
+            let Some(e) = self.entries.pop_front() else {
+                break;
+            };
             self.size -= entry_size(self.name_of(&e), self.value_of(&e));
             self.oldest_id += 1;
         }
@@ -264,7 +279,10 @@ mod tests {
             insert(&mut t, n, v);
         }
         let names: Vec<_> = t.entries().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
-        assert_eq!(names, [(b"d".to_vec(), b"4".to_vec()), (b"c".to_vec(), b"3".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+        assert_eq!(
+            names,
+            [(b"d".to_vec(), b"4".to_vec()), (b"c".to_vec(), b"3".to_vec()), (b"b".to_vec(), b"2".to_vec())]
+        );
         assert_eq!(t.size(), 3 * 34);
         assert_eq!(find(&t, "d", "4"), Match::Field(1));
         assert_eq!(find(&t, "b", "2"), Match::Field(3));
@@ -303,6 +321,21 @@ mod tests {
         assert!(t.is_empty());
         insert(&mut t, "c", "3");
         assert!(t.is_empty());
+    }
+
+    /// Long values are hashed by sample; values that differ only in the
+    /// middle share a hash and are told apart by their bytes.
+    #[test]
+    fn sampled_hash_collisions_are_resolved_by_bytes() {
+        let mut t = DynamicTable::new(4096, 4096);
+        let value = |middle: char| format!("{}{}{}", "h".repeat(20), middle.to_string().repeat(30), "t".repeat(20));
+        let (a, b, c) = (value('a'), value('b'), value('c'));
+        assert_eq!(FieldHash::of(b"k", a.as_bytes()), FieldHash::of(b"k", b.as_bytes()));
+        insert(&mut t, "k", &a);
+        insert(&mut t, "k", &b);
+        assert_eq!(find(&t, "k", &a), Match::Field(2));
+        assert_eq!(find(&t, "k", &b), Match::Field(1));
+        assert_eq!(find(&t, "k", &c), Match::Name(1));
     }
 
     /// Many insertions through a small table: the byte buffer is compacted

@@ -63,8 +63,8 @@ impl PseudoState {
             METHOD if field.value.is_empty() || !field.value.iter().all(|&b| is_tchar(b)) => {
                 error("value is not a method token")
             }
-            STATUS if field.value.len() != 3 || !field.value.iter().all(u8::is_ascii_digit) => {
-                error("value is not a three-digit status code")
+            STATUS if !matches!(field.value, [b'1'..=b'9', b'0'..=b'9', b'0'..=b'9']) => {
+                error("value is not a status code from 100 to 999")
             }
             _ => Ok(()),
         }
@@ -99,9 +99,7 @@ fn is_connection_specific(field: &HeaderField<'_>) -> bool {
 fn check_value(field: &HeaderField<'_>) -> Result<(), HpackError> {
     let error = |reason| Err(HpackError::InvalidValue { name: lossy(field.name), reason });
     let value = field.value;
-    // Branch-free scan first: values are long and almost always clean.
-    let forbidden = value.iter().fold(false, |acc, &b| acc | (b == 0) | (b == b'\r') | (b == b'\n'));
-    if forbidden {
+    if has_nul_cr_or_lf(value) {
         return match value.iter().find(|&&b| b == 0 || b == b'\r' || b == b'\n') {
             Some(0) => error("contains NUL"),
             Some(b'\r') => error("contains CR"),
@@ -117,6 +115,22 @@ fn check_value(field: &HeaderField<'_>) -> Result<(), HpackError> {
     Ok(())
 }
 
+/// Whether `value` holds a NUL, CR or LF byte. Values are long and almost
+/// always clean, so this scans 8 bytes at a time: `w - 0x01…01 & !w &
+/// 0x80…80` is non-zero exactly when a byte of `w` is zero, and a byte equal
+/// to `c` is a zero byte of `w ^ c…c`.
+fn has_nul_cr_or_lf(value: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let (words, tail) = value.as_chunks::<8>();
+    let found = words.iter().fold(0, |found, w| {
+        let w = u64::from_le_bytes(*w);
+        found | has_zero(w) | has_zero(w ^ (ONES * u64::from(b'\r'))) | has_zero(w ^ (ONES * u64::from(b'\n')))
+    });
+    found != 0 || tail.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
+}
+
 /// RFC 9110 §5.6.2 tchar.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_uppercase() || is_lowercase_tchar(b)
@@ -127,6 +141,7 @@ fn is_lowercase_tchar(b: u8) -> bool {
     LOWERCASE_TCHAR[usize::from(b)]
 }
 
+/// Per byte: whether it is a lowercase tchar.
 const LOWERCASE_TCHAR: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
@@ -134,7 +149,10 @@ const LOWERCASE_TCHAR: [bool; 256] = {
         let c = b as u8;
         table[b] = c.is_ascii_lowercase()
             || c.is_ascii_digit()
-            || matches!(c, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
         b += 1;
     }
     table
@@ -142,4 +160,37 @@ const LOWERCASE_TCHAR: [bool; 256] = {
 
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time scan agrees with a byte-by-byte one for every
+    /// byte value at every position of the word part and of the tail, and
+    /// next to other bytes (a borrow from one byte must not flag another).
+    #[test]
+    fn nul_cr_lf_scan_matches_bytewise() {
+        for filler in [b'a', 0x01, 0x80, 0xff, b'\r'] {
+            for len in [1, 7, 8, 9, 16, 21] {
+                for pos in 0..len {
+                    for b in 0..=255u8 {
+                        let mut value = vec![filler; len];
+                        value[pos] = b;
+                        let bytewise = value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n');
+                        assert_eq!(has_nul_cr_or_lf(&value), bytewise, "{value:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lowercase_tchar_table_is_rfc_9110_tchar_minus_uppercase() {
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        for b in 0..=255u8 {
+            assert_eq!(is_lowercase_tchar(b), tchar(b) && !b.is_ascii_uppercase(), "{b:#x}");
+            assert_eq!(is_tchar(b), tchar(b), "{b:#x}");
+        }
+    }
 }

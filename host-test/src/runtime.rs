@@ -1,0 +1,455 @@
+//! The h2fw component under wasmtime: one compiled engine and component per
+//! process, one store per connection, and a `ResourceLimiter` that watches
+//! (and can cap) the component's linear memory.
+
+use std::sync::OnceLock;
+
+use anyhow::{Context as _, anyhow};
+use h2fw::conn::{Config, HeadersOptions, Stats, StreamHints};
+use h2fw::frame::{Frame, Priority};
+use h2fw::hpack::HeaderField;
+use h2fw::pool::{ClassStats, Policy, PoolConfig, PoolStats};
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::writer::{ErrorKind, MemoryStats, WriteError, Writer};
+
+/// Host bindings of `wit/writer.wit`.
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit", world: "writer" });
+}
+
+use bindings::WriterPre;
+use bindings::exports::h2fw::writer::conn as wit;
+
+/// The component built by `build.rs`, embedded so the binary stands alone.
+const COMPONENT: &[u8] = include_bytes!(env!("H2FW_COMPONENT"));
+
+/// Engine, compiled component and pre-linked instance: built once per process.
+struct Runtime {
+    engine: Engine,
+    pre: WriterPre<HostState>,
+}
+
+fn runtime() -> anyhow::Result<&'static Runtime> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| compile().map_err(|error| format!("{error:#}")))
+        .as_ref()
+        .map_err(|error| anyhow!("cannot load the h2fw component: {error}"))
+}
+
+fn compile() -> anyhow::Result<Runtime> {
+    let engine = Engine::default();
+    let component =
+        Component::new(&engine, COMPONENT).map_err(anyhow::Error::from).context("compiling the component")?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+    let pre = linker.instantiate_pre(&component).and_then(WriterPre::new);
+    let pre = pre.map_err(anyhow::Error::from).context("linking the component")?;
+    Ok(Runtime { engine, pre })
+}
+
+/// What a store holds for one instance: WASI state and the memory limiter.
+struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Tracks every linear-memory growth of one instance and refuses growth
+/// beyond `cap` (the guest's `memory.grow` then fails, and its `try_reserve`
+/// reports the typed out-of-memory error).
+#[derive(Debug, Default)]
+struct MemoryLimiter {
+    cap: Option<usize>,
+    stats: MemoryStats,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.stats.growths += 1;
+        // Sizes are per memory; the instance total moves by the difference.
+        let total = self.stats.current.saturating_sub(current) + desired;
+        if self.cap.is_some_and(|cap| total > cap) {
+            self.stats.refused += 1;
+            return Ok(false);
+        }
+        self.stats.current = total;
+        self.stats.peak = self.stats.peak.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|maximum| desired <= maximum))
+    }
+}
+
+/// The h2fw component as a [`Writer`]: one instance in its own store, one
+/// `connection` resource in it.
+pub struct ComponentWriter {
+    store: Store<HostState>,
+    bindings: bindings::Writer,
+    connection: ResourceAny,
+}
+
+impl ComponentWriter {
+    /// Instantiates the component and creates a connection with `config`.
+    /// `memory_cap` bounds the instance's linear memory in bytes (it must
+    /// leave room for the initial memory, or instantiation fails).
+    pub fn new(config: &Config, memory_cap: Option<usize>) -> anyhow::Result<Self> {
+        let runtime = runtime()?;
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { cap: memory_cap, stats: MemoryStats::default() },
+        };
+        let mut store = Store::new(&runtime.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let bindings =
+            runtime.pre.instantiate(&mut store).map_err(anyhow::Error::from).context("instantiating the component")?;
+        let connection = bindings
+            .h2fw_writer_conn()
+            .connection()
+            .call_constructor(&mut store, config_to_wit(config))
+            .map_err(anyhow::Error::from)
+            .context("creating the connection")?;
+        Ok(ComponentWriter { store, bindings, connection })
+    }
+
+    /// The component's default configuration for `policy` (`default-config`).
+    pub fn default_config(policy: Policy) -> anyhow::Result<Config> {
+        let runtime = runtime()?;
+        let mut store = Store::new(
+            &runtime.engine,
+            HostState {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+                limiter: MemoryLimiter::default(),
+            },
+        );
+        let bindings = runtime.pre.instantiate(&mut store)?;
+        let config = bindings.h2fw_writer_conn().call_default_config(&mut store, policy_to_wit(policy))?;
+        Ok(config_from_wit(&config))
+    }
+
+    /// Changes the linear-memory cap from now on (`None`: no cap). Memory
+    /// already grown is kept: wasm memory never shrinks.
+    pub fn set_memory_cap(&mut self, cap: Option<usize>) {
+        self.store.data_mut().limiter.cap = cap;
+    }
+
+    /// Linear memory of the instance so far.
+    pub fn memory(&self) -> MemoryStats {
+        self.store.data().limiter.stats
+    }
+
+    /// The connection's methods, with the store and resource handle.
+    fn call<T>(
+        &mut self,
+        call: impl FnOnce(
+            &wit::GuestConnection<'_>,
+            &mut Store<HostState>,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<T, wit::Error>>,
+    ) -> Result<T, WriteError> {
+        let guest = self.bindings.h2fw_writer_conn().connection();
+        match call(&guest, &mut self.store, self.connection) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(error_from_wit(error)),
+            Err(trap) => Err(WriteError::Host(trap.into())),
+        }
+    }
+
+    /// `send-batch`: many (stream, bytes) items in one call. Returns the
+    /// bytes accepted per item processed and the error that stopped the
+    /// batch, if any.
+    pub fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(Vec<usize>, Option<WriteError>), WriteError> {
+        let outcome = self.call(|guest, store, connection| guest.call_send_batch(store, connection, items).map(Ok))?;
+        let accepted = outcome.accepted.into_iter().map(|taken| taken as usize).collect();
+        Ok((accepted, outcome.error.map(error_from_wit)))
+    }
+}
+
+impl Writer for ComponentWriter {
+    fn apply_peer_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        let settings = settings_to_wit(settings);
+        self.call(|guest, store, connection| guest.call_apply_peer_settings(store, connection, &settings))
+    }
+
+    fn apply_window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_apply_window_update(store, connection, stream, increment))
+    }
+
+    fn write_preface(&mut self) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_write_preface(store, connection))
+    }
+
+    fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
+        let frame = frame_to_wit(frame);
+        self.call(|guest, store, connection| guest.call_write_frame(store, connection, &frame))
+    }
+
+    fn write_headers(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
+        let fields = fields_to_wit(fields);
+        let options = wit::HeadersOptions {
+            end_stream: options.end_stream,
+            priority: options.priority.map(priority_to_wit),
+            pad_length: options.pad_length,
+        };
+        self.call(|guest, store, connection| guest.call_write_headers(store, connection, stream, &fields, options))
+    }
+
+    fn write_push_promise(
+        &mut self,
+        stream: u32,
+        promised_stream: u32,
+        fields: &[HeaderField<'_>],
+        pad_length: Option<u8>,
+    ) -> Result<(), WriteError> {
+        let fields = fields_to_wit(fields);
+        self.call(|guest, store, connection| {
+            guest.call_write_push_promise(store, connection, stream, promised_stream, &fields, pad_length)
+        })
+    }
+
+    fn open_stream(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError> {
+        let fields = fields_to_wit(fields);
+        let hints = wit::StreamHints { content_length: hints.content_length };
+        self.call(|guest, store, connection| {
+            guest.call_open_stream(store, connection, stream, &fields, hints, end_stream)
+        })
+    }
+
+    fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {
+        let accepted = self.call(|guest, store, connection| guest.call_send(store, connection, stream, data))?;
+        Ok(accepted as usize)
+    }
+
+    fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
+        let trailers = trailers.map(fields_to_wit);
+        self.call(|guest, store, connection| guest.call_finish(store, connection, stream, trailers.as_deref()))
+    }
+
+    fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_reset(store, connection, stream, error_code))
+    }
+
+    fn drain(&mut self, max_bytes: usize, out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let max_bytes = u32::try_from(max_bytes).unwrap_or(u32::MAX);
+        let bytes = self.call(|guest, store, connection| guest.call_drain(store, connection, max_bytes))?;
+        out.extend_from_slice(&bytes);
+        Ok(bytes.len())
+    }
+
+    fn stats(&mut self) -> Result<Stats, WriteError> {
+        let stats = self.call(|guest, store, connection| guest.call_stats(store, connection))?;
+        Ok(stats_from_wit(stats))
+    }
+
+    fn linear_memory(&self) -> Option<MemoryStats> {
+        Some(self.memory())
+    }
+}
+
+fn policy_to_wit(policy: Policy) -> wit::Policy {
+    match policy {
+        Policy::Tiered => wit::Policy::Tiered,
+        Policy::Go7 => wit::Policy::Go7,
+        Policy::Single => wit::Policy::Single,
+    }
+}
+
+fn policy_from_wit(policy: wit::Policy) -> Policy {
+    match policy {
+        wit::Policy::Tiered => Policy::Tiered,
+        wit::Policy::Go7 => Policy::Go7,
+        wit::Policy::Single => Policy::Single,
+    }
+}
+
+/// A host size as a guest `u32` (the guest is 32-bit: larger means "unbounded").
+fn size_to_wit(size: usize) -> u32 {
+    u32::try_from(size).unwrap_or(u32::MAX)
+}
+
+fn config_to_wit(config: &Config) -> wit::Config {
+    let pool = &config.pool;
+    wit::Config {
+        pool: wit::PoolConfig {
+            policy: policy_to_wit(pool.policy),
+            min_class: size_to_wit(pool.min_class),
+            max_class: size_to_wit(pool.max_class),
+            idle_per_class: size_to_wit(pool.idle_per_class),
+            idle_total_bytes: size_to_wit(pool.idle_total_bytes),
+            budget_bytes: size_to_wit(pool.budget_bytes),
+        },
+        stream_high_watermark: size_to_wit(config.stream_high_watermark),
+        conn_high_watermark: size_to_wit(config.conn_high_watermark),
+        max_header_table_size: size_to_wit(config.max_header_table_size),
+    }
+}
+
+fn config_from_wit(config: &wit::Config) -> Config {
+    let pool = &config.pool;
+    Config {
+        pool: PoolConfig {
+            policy: policy_from_wit(pool.policy),
+            min_class: pool.min_class as usize,
+            max_class: pool.max_class as usize,
+            idle_per_class: pool.idle_per_class as usize,
+            idle_total_bytes: pool.idle_total_bytes as usize,
+            budget_bytes: pool.budget_bytes as usize,
+        },
+        stream_high_watermark: config.stream_high_watermark as usize,
+        conn_high_watermark: config.conn_high_watermark as usize,
+        max_header_table_size: config.max_header_table_size as usize,
+    }
+}
+
+fn settings_to_wit(settings: &[(u16, u32)]) -> Vec<wit::Setting> {
+    settings.iter().map(|&(id, value)| wit::Setting { id, value }).collect()
+}
+
+fn fields_to_wit(fields: &[HeaderField<'_>]) -> Vec<wit::HeaderField> {
+    fields
+        .iter()
+        .map(|field| wit::HeaderField {
+            name: field.name.to_vec(),
+            value: field.value.to_vec(),
+            sensitive: field.sensitive,
+        })
+        .collect()
+}
+
+fn priority_to_wit(priority: Priority) -> wit::Priority {
+    wit::Priority {
+        stream_dependency: priority.stream_dependency,
+        weight: priority.weight,
+        exclusive: priority.exclusive,
+    }
+}
+
+fn frame_to_wit(frame: &Frame<'_>) -> wit::Frame {
+    match *frame {
+        Frame::Data { stream, data, end_stream, pad_length } => {
+            wit::Frame::Data(wit::DataFrame { stream, data: data.to_vec(), end_stream, pad_length })
+        }
+        Frame::Headers { stream, block, end_stream, priority, pad_length } => wit::Frame::Headers(wit::HeadersFrame {
+            stream,
+            block: block.to_vec(),
+            end_stream,
+            priority: priority.map(priority_to_wit),
+            pad_length,
+        }),
+        Frame::Priority { stream, priority } => {
+            wit::Frame::Priority(wit::PriorityFrame { stream, priority: priority_to_wit(priority) })
+        }
+        Frame::RstStream { stream, error_code } => wit::Frame::RstStream(wit::RstStreamFrame { stream, error_code }),
+        Frame::Settings { settings } => wit::Frame::Settings(settings_to_wit(settings)),
+        Frame::SettingsAck => wit::Frame::SettingsAck,
+        Frame::PushPromise { stream, promised_stream, block, pad_length } => {
+            wit::Frame::PushPromise(wit::PushPromiseFrame {
+                stream,
+                promised_stream,
+                block: block.to_vec(),
+                pad_length,
+            })
+        }
+        Frame::Ping { opaque_data, ack } => {
+            wit::Frame::Ping(wit::PingFrame { opaque_data: u64::from_be_bytes(opaque_data), ack })
+        }
+        Frame::Goaway { last_stream_id, error_code, debug_data } => {
+            wit::Frame::Goaway(wit::GoawayFrame { last_stream_id, error_code, debug_data: debug_data.to_vec() })
+        }
+        Frame::WindowUpdate { stream, increment } => {
+            wit::Frame::WindowUpdate(wit::WindowUpdateFrame { stream, increment })
+        }
+        Frame::PriorityUpdate { prioritized_stream, field_value } => {
+            wit::Frame::PriorityUpdate(wit::PriorityUpdateFrame {
+                prioritized_stream,
+                field_value: field_value.to_vec(),
+            })
+        }
+        Frame::Extension { frame_type, flags, stream, payload } => {
+            wit::Frame::Extension(wit::ExtensionFrame { frame_type, flags, stream, payload: payload.to_vec() })
+        }
+    }
+}
+
+/// The component's typed error as the host's [`WriteError`].
+fn error_from_wit(error: wit::Error) -> WriteError {
+    use wit::ErrorDetail as D;
+    let kind = match error.detail {
+        D::Frame(_) => ErrorKind::Frame,
+        D::Hpack(_) => ErrorKind::Hpack,
+        D::Pool(wit::PoolError::BudgetExceeded(_)) => ErrorKind::Budget,
+        D::Pool(wit::PoolError::OutOfMemory(_)) => ErrorKind::OutOfMemory,
+        D::Pool(wit::PoolError::TooLarge(_)) => ErrorKind::TooLarge,
+        D::StreamNotOpen(_) => ErrorKind::StreamNotOpen,
+        D::StreamIdInvalid(_) => ErrorKind::StreamIdInvalid,
+        D::WindowOverflow(_) => ErrorKind::WindowOverflow,
+        D::WouldBlock(_) => ErrorKind::WouldBlock,
+    };
+    // The guest leaves the message empty only when it had no memory to format it.
+    let message = if error.message.is_empty() { format!("{:?}", error.detail) } else { error.message };
+    WriteError::Rejected { kind, message }
+}
+
+fn stats_from_wit(stats: wit::Stats) -> Stats {
+    let pool = stats.pool;
+    Stats {
+        pool: PoolStats {
+            classes: classes_from_wit(pool.classes),
+            leased_bytes: pool.leased_bytes as usize,
+            idle_bytes: pool.idle_bytes as usize,
+            peak_leased_bytes: pool.peak_leased_bytes as usize,
+            peak_idle_bytes: pool.peak_idle_bytes as usize,
+            peak_total_bytes: pool.peak_total_bytes as usize,
+            scratch_pools: classes_from_wit(pool.scratch_pools),
+            gc_cycles: pool.gc_cycles,
+        },
+        live_bytes: stats.live_bytes as usize,
+        peak_live_bytes: stats.peak_live_bytes as usize,
+        pending_bytes: stats.pending_bytes as usize,
+        queued_bytes: stats.queued_bytes as usize,
+        open_streams: stats.open_streams as usize,
+        frames: stats.frames,
+        bytes_drained: stats.bytes_drained,
+    }
+}
+
+fn classes_from_wit(classes: Vec<wit::ClassStats>) -> Vec<ClassStats> {
+    classes
+        .into_iter()
+        .map(|class| ClassStats {
+            // The guest's usize::MAX marks an unbounded class.
+            size: if class.size == u32::MAX { usize::MAX } else { class.size as usize },
+            leased_buffers: class.leased_buffers as usize,
+            leased_bytes: class.leased_bytes as usize,
+            idle_buffers: class.idle_buffers as usize,
+            idle_bytes: class.idle_bytes as usize,
+            hits: class.hits,
+            misses: class.misses,
+            trims: class.trims,
+        })
+        .collect()
+}

@@ -1,0 +1,150 @@
+//! A host that caps the component's linear memory gets typed errors, never a
+//! trap, and once it drains, the same connection carries on.
+
+mod common;
+
+use common::{H2Decoder, PREFACE};
+use h2::frame::Frame as H2;
+use h2fw::conn::{Config, StreamHints};
+use h2fw::hpack::HeaderField;
+use h2fw::pool::Policy;
+use h2fw_host::runtime::ComponentWriter;
+use h2fw_host::writer::{ErrorKind, WriteError, Writer};
+
+/// Room the cap leaves above the memory the instance starts with.
+const HEADROOM: usize = 512 << 10;
+/// Bytes per `send` call in the burst.
+const CHUNK: usize = 16 << 10;
+
+fn request(path: &str) -> [HeaderField<'_>; 4] {
+    let field = |name: &'static str, value: &'static str| HeaderField {
+        name: name.as_bytes(),
+        value: value.as_bytes(),
+        sensitive: false,
+    };
+    [
+        field(":method", "POST"),
+        field(":scheme", "https"),
+        HeaderField { name: b":path", value: path.as_bytes(), sensitive: false },
+        field(":authority", "example.com"),
+    ]
+}
+
+/// Limits that let the burst run into the memory cap, not into a watermark or the budget.
+fn config() -> Config {
+    let mut config = Config::new(Policy::Tiered);
+    config.stream_high_watermark = 64 << 20;
+    config.conn_high_watermark = 64 << 20;
+    config.pool.budget_bytes = 64 << 20;
+    config
+}
+
+/// The body byte at `offset` of `stream`: recognisable and position dependent.
+fn body_byte(stream: u32, offset: usize) -> u8 {
+    (offset.wrapping_mul(31) as u8) ^ (stream as u8)
+}
+
+fn body(stream: u32, from: usize, len: usize) -> Vec<u8> {
+    (from..from + len).map(|offset| body_byte(stream, offset)).collect()
+}
+
+fn drain_in_slices(writer: &mut ComponentWriter, out: &mut Vec<u8>) {
+    loop {
+        match writer.drain(CHUNK, out) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) => panic!("drain failed: {error}"),
+        }
+    }
+}
+
+#[test]
+fn capped_memory_gives_typed_errors_and_the_connection_recovers() {
+    let initial = ComponentWriter::new(&config(), None).unwrap().memory().current;
+    let cap = initial + HEADROOM;
+    let mut writer = ComponentWriter::new(&config(), Some(cap)).unwrap();
+    let mut wire = Vec::new();
+    writer.write_preface().unwrap();
+    // Let stream windows take everything, so that DATA only waits on the connection window.
+    writer.apply_peer_settings(&[(4, (1 << 31) - 1)]).unwrap();
+    let streams = [1u32, 3, 5, 7];
+    for stream in streams {
+        let path = format!("/upload/{stream}");
+        writer.open_stream(stream, &request(&path), StreamHints::default(), false).unwrap();
+    }
+    drain_in_slices(&mut writer, &mut wire);
+
+    // Burst: the connection window (65535) holds the DATA back, so the body
+    // bytes pile up in the component until its memory runs out.
+    let mut sent = [0usize; 4];
+    let mut refusal = None;
+    'burst: for _ in 0..(4 * HEADROOM / CHUNK) {
+        for (index, &stream) in streams.iter().enumerate() {
+            match writer.send(stream, &body(stream, sent[index], CHUNK)) {
+                Ok(taken) => sent[index] += taken,
+                Err(WriteError::Rejected { kind, message }) => {
+                    refusal = Some((kind, message));
+                    break 'burst;
+                }
+                Err(error @ WriteError::Host(_)) => panic!("the component trapped: {error}"),
+            }
+        }
+    }
+    let (kind, message) = refusal.expect("the burst never hit the memory cap");
+    assert!(matches!(kind, ErrorKind::OutOfMemory | ErrorKind::Budget), "{kind:?}: {message}");
+    let memory = writer.memory();
+    assert!(memory.refused > 0, "the cap never refused a growth: {memory:?}");
+    assert!(memory.peak <= cap, "memory {} beyond the cap {cap}", memory.peak);
+    let accepted: usize = sent.iter().sum();
+    assert!(accepted > HEADROOM / 2, "only {accepted} bytes accepted under a {HEADROOM}-byte headroom");
+
+    // Refused again, still typed: the instance is alive.
+    let again = writer.send(streams[0], &body(streams[0], sent[0], CHUNK));
+    assert!(matches!(again, Err(WriteError::Rejected { .. })), "{again:?}");
+
+    // The peer opens the connection window; the host drains; the same
+    // connection takes more bytes and finishes every stream.
+    writer.apply_window_update(0, (1 << 31) - 1 - 65_535).unwrap();
+    drain_in_slices(&mut writer, &mut wire);
+    for (index, &stream) in streams.iter().enumerate() {
+        let more = body(stream, sent[index], CHUNK);
+        let taken = writer.send(stream, &more).unwrap();
+        assert_eq!(taken, CHUNK, "stream {stream} after the drain");
+        sent[index] += taken;
+        writer.finish(stream, None).unwrap();
+        drain_in_slices(&mut writer, &mut wire);
+    }
+    let stats = writer.stats().unwrap();
+    assert_eq!((stats.live_bytes, stats.open_streams), (0, 0), "{stats:?}");
+    assert!(writer.memory().peak <= cap);
+
+    // Every byte accepted went out, in order, and decodes.
+    assert!(wire.starts_with(PREFACE));
+    let mut decoder = H2Decoder::default();
+    decoder.apply_settings(&[(4, (1 << 31) - 1)]);
+    let mut received = [const { Vec::new() }; 4];
+    let mut ended = [false; 4];
+    for frame in decoder.decode(&wire[PREFACE.len()..]) {
+        match frame {
+            H2::Headers(headers) => assert!(streams.contains(&u32::from(headers.stream_id()))),
+            H2::Data(data) => {
+                let index = streams.iter().position(|&s| s == u32::from(data.stream_id())).unwrap();
+                assert!(!ended[index], "DATA after END_STREAM on stream {}", streams[index]);
+                received[index].extend_from_slice(data.payload());
+                ended[index] = data.is_end_stream();
+            }
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    for (index, &stream) in streams.iter().enumerate() {
+        assert!(ended[index], "stream {stream} never ended");
+        assert_eq!(received[index].len(), sent[index], "stream {stream}");
+        assert!(received[index] == body(stream, 0, sent[index]), "stream {stream}: body differs");
+    }
+}
+
+#[test]
+fn a_cap_below_the_initial_memory_fails_instantiation_cleanly() {
+    let error = ComponentWriter::new(&config(), Some(0)).err().expect("instantiated with no memory");
+    assert!(format!("{error:#}").contains("instantiat"), "{error:#}");
+}

@@ -1,0 +1,175 @@
+//! The output queue: framed bytes waiting for the host, densely packed in
+//! pooled chunks of one size (frames may span chunk boundaries).
+
+use std::collections::VecDeque;
+
+use bytes::BufMut;
+use bytes::buf::UninitSlice;
+
+use crate::frame::{Frame, FrameError};
+use crate::pool::{Pool, PoolBuf, PoolError};
+
+/// Chunks in wire order. Every chunk but the last is full; the first may be
+/// partly drained already (`read`).
+#[derive(Debug)]
+pub(super) struct OutputQueue {
+    chunks: VecDeque<PoolBuf>,
+    /// Bytes of the first chunk already handed to the host.
+    read: usize,
+    /// Bytes queued (written, not yet drained).
+    len: usize,
+    /// Lease size of a chunk.
+    chunk_len: usize,
+}
+
+impl OutputQueue {
+    pub(super) fn new(chunk_len: usize) -> Self {
+        Self { chunks: VecDeque::new(), read: 0, len: 0, chunk_len }
+    }
+
+    /// Bytes queued.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Makes room for `n` more bytes, leasing chunks as needed. All or
+    /// nothing: on error no chunk stays leased.
+    pub(super) fn reserve(&mut self, pool: &mut Pool, n: usize) -> Result<(), PoolError> {
+        let spare = self.chunks.back().map_or(0, PoolBuf::spare);
+        let missing = n.saturating_sub(spare);
+        let new_chunks = missing.div_ceil(self.chunk_len);
+        if new_chunks == 0 {
+            return Ok(());
+        }
+        self.chunks.try_reserve(new_chunks).map_err(|_| PoolError::OutOfMemory { requested: missing })?;
+        for leased in 0..new_chunks {
+            match pool.lease(self.chunk_len) {
+                Ok(chunk) => self.chunks.push_back(chunk),
+                Err(error) => {
+                    for _ in 0..leased {
+                        if let Some(chunk) = self.chunks.pop_back() {
+                            pool.release(chunk);
+                        }
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `frame` into room made by [`OutputQueue::reserve`]; returns its length.
+    pub(super) fn encode_reserved(&mut self, frame: &Frame<'_>, max_frame_size: u32) -> Result<usize, FrameError> {
+        let written = frame.encode(&mut ChunkWriter::new(&mut self.chunks), max_frame_size)?;
+        self.len += written;
+        Ok(written)
+    }
+
+    /// Validates `frame`, makes room and writes it; all or nothing.
+    pub(super) fn push_frame(
+        &mut self,
+        pool: &mut Pool,
+        frame: &Frame<'_>,
+        max_frame_size: u32,
+    ) -> Result<usize, super::Error> {
+        let len = frame.validate(max_frame_size)?;
+        self.reserve(pool, len)?;
+        Ok(self.encode_reserved(frame, max_frame_size)?)
+    }
+
+    /// Queues raw bytes; all or nothing.
+    pub(super) fn push_bytes(&mut self, pool: &mut Pool, bytes: &[u8]) -> Result<(), PoolError> {
+        self.reserve(pool, bytes.len())?;
+        ChunkWriter::new(&mut self.chunks).put_slice(bytes);
+        self.len += bytes.len();
+        Ok(())
+    }
+
+    /// Gives back chunks left empty at the end by an over-sized reservation.
+    pub(super) fn release_unused(&mut self, pool: &mut Pool) {
+        while self.chunks.back().is_some_and(PoolBuf::is_empty) {
+            if let Some(chunk) = self.chunks.pop_back() {
+                pool.release(chunk);
+            }
+        }
+    }
+
+    /// Moves up to `max` queued bytes to `out` (which has room for them),
+    /// releasing every chunk drained to its end; returns how many.
+    pub(super) fn drain_into(&mut self, pool: &mut Pool, max: usize, out: &mut Vec<u8>) -> usize {
+        let mut moved = 0;
+        while moved < max
+            && let Some(front) = self.chunks.front()
+        {
+            let unread = &front.as_slice()[self.read..];
+            let n = unread.len().min(max - moved);
+            out.extend_from_slice(&unread[..n]);
+            self.read += n;
+            moved += n;
+            self.len -= n;
+            if self.read == front.len() {
+                // Only the last chunk can have room left, and then nothing is queued.
+                if let Some(chunk) = self.chunks.pop_front() {
+                    pool.release(chunk);
+                }
+                self.read = 0;
+            }
+        }
+        moved
+    }
+}
+
+/// A [`BufMut`] over the spare room of the last chunks of a queue: the
+/// partly written last chunk, then the empty ones just leased.
+struct ChunkWriter<'a> {
+    chunks: &'a mut VecDeque<PoolBuf>,
+    /// The chunk being written.
+    index: usize,
+    remaining: usize,
+}
+
+impl<'a> ChunkWriter<'a> {
+    fn new(chunks: &'a mut VecDeque<PoolBuf>) -> Self {
+        // Chunks with room form a suffix (every chunk before them is full).
+        let with_room = chunks.iter().rev().take_while(|c| c.spare() > 0).count();
+        let index = chunks.len() - with_room;
+        let remaining = chunks.range(index..).map(PoolBuf::spare).sum();
+        Self { chunks, index, remaining }
+    }
+
+    /// Moves past full chunks; the current chunk, if any, has room.
+    fn skip_full(&mut self) {
+        while self.chunks.get(self.index).is_some_and(|c| c.spare() == 0) {
+            self.index += 1;
+        }
+    }
+}
+
+// SAFETY: `chunk_mut` returns the spare room of the current chunk and
+// `advance_mut` advances that same chunk (PoolBuf's own `advance_mut`
+// refuses to pass its capacity), so initialised bytes are only ever exposed.
+unsafe impl BufMut for ChunkWriter<'_> {
+    fn remaining_mut(&self) -> usize {
+        self.remaining
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        if cnt == 0 {
+            return;
+        }
+        self.skip_full();
+        let chunk = self.chunks.get_mut(self.index).expect("advance_mut past the reserved room");
+        // SAFETY: the caller initialised `cnt` bytes of the slice `chunk_mut`
+        // returned, which is this chunk's spare room.
+        unsafe { chunk.advance_mut(cnt) };
+        self.remaining -= cnt;
+    }
+
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        self.skip_full();
+        match self.chunks.get_mut(self.index) {
+            Some(chunk) => chunk.chunk_mut(),
+            None => UninitSlice::new(&mut []),
+        }
+    }
+}

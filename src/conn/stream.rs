@@ -1,0 +1,240 @@
+//! Per-stream send state: window, hints, pending body bytes, how it ends.
+
+use std::collections::VecDeque;
+
+use crate::hpack::{HeaderField, HpackError};
+use crate::pool::{Pool, PoolBuf, PoolError};
+
+/// Largest pending chunk of a stream without a large declared body.
+pub(super) const STREAM_CHUNK_CAP: usize = 16 << 10;
+/// Largest pending chunk of a stream that declared more than
+/// [`STREAM_CHUNK_CAP`] bytes of body.
+pub(super) const LARGE_BODY_CHUNK_CAP: usize = 64 << 10;
+
+/// How a stream ends once its pending bytes are framed.
+#[derive(Debug)]
+pub(super) enum Finish {
+    /// END_STREAM on the last DATA frame.
+    EndStream,
+    /// A HEADERS block with END_STREAM after the last DATA frame; the fields
+    /// are kept serialised (see [`Trailers`]) and encoded when emitted, so
+    /// that HPACK sees blocks in wire order.
+    Trailers(Trailers),
+}
+
+/// Body bytes accepted but not yet framed.
+#[derive(Debug)]
+pub(super) enum Pending {
+    /// Tiered: chunks leased as bytes arrive, each released once framed; an
+    /// empty queue holds no chunk and no deque allocation.
+    Chunks { chunks: VecDeque<PoolBuf>, read: usize, len: usize },
+    /// Baselines: the stream's scratch buffer, held until the stream ends
+    /// (Go writes every body through it); pending bytes are `read..len()`.
+    Scratch { buf: PoolBuf, read: usize },
+}
+
+impl Pending {
+    /// Pending bytes.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Pending::Chunks { len, .. } => *len,
+            Pending::Scratch { buf, read } => buf.len() - read,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next pending bytes that are contiguous in memory.
+    pub(super) fn front(&self) -> &[u8] {
+        match self {
+            Pending::Chunks { chunks, read, .. } => chunks.front().map_or(&[][..], |c| &c.as_slice()[*read..]),
+            Pending::Scratch { buf, read } => &buf.as_slice()[*read..],
+        }
+    }
+
+    /// Marks `n` bytes of [`Pending::front`] framed; a chunk framed to its
+    /// end goes back to the pool at once.
+    pub(super) fn consume(&mut self, pool: &mut Pool, n: usize) {
+        match self {
+            Pending::Chunks { chunks, read, len } => {
+                *read += n;
+                *len -= n;
+                if chunks.front().is_some_and(|c| *read == c.len())
+                    && let Some(chunk) = chunks.pop_front()
+                {
+                    pool.release(chunk);
+                    *read = 0;
+                }
+                if chunks.is_empty() {
+                    *chunks = VecDeque::new();
+                }
+            }
+            Pending::Scratch { buf, read } => {
+                *read += n;
+                if *read == buf.len() {
+                    buf.clear();
+                    *read = 0;
+                }
+            }
+        }
+    }
+
+    /// Copies as much of `data` as fits. Tiered: fills the last chunk, then
+    /// leases chunks of `chunk_len(bytes still to copy, bytes pending)`
+    /// until done or the pool refuses. Baselines: what fits in the scratch
+    /// buffer. Returns the bytes taken; an error only if none were.
+    pub(super) fn append(
+        &mut self,
+        pool: &mut Pool,
+        data: &[u8],
+        chunk_len: impl Fn(usize, usize) -> usize,
+    ) -> Result<usize, PoolError> {
+        match self {
+            Pending::Chunks { chunks, len, .. } => {
+                let mut taken = chunks.back_mut().map_or(0, |c| c.append(data));
+                while taken < data.len() {
+                    let rest = &data[taken..];
+                    let leased = chunks
+                        .try_reserve(1)
+                        .map_err(|_| PoolError::OutOfMemory { requested: size_of::<PoolBuf>() })
+                        .and_then(|()| pool.lease(chunk_len(rest.len(), *len + taken)));
+                    match leased {
+                        Ok(mut chunk) => {
+                            taken += chunk.append(rest);
+                            chunks.push_back(chunk);
+                        }
+                        Err(error) if taken == 0 => return Err(error),
+                        Err(_) => break,
+                    }
+                }
+                *len += taken;
+                Ok(taken)
+            }
+            Pending::Scratch { buf, .. } => Ok(buf.append(data)),
+        }
+    }
+
+    /// Gives every buffer back to the pool.
+    pub(super) fn release(self, pool: &mut Pool) {
+        match self {
+            Pending::Chunks { chunks, .. } => chunks.into_iter().for_each(|c| pool.release(c)),
+            Pending::Scratch { buf, .. } => pool.release(buf),
+        }
+    }
+}
+
+/// Size of the next pending chunk of a stream that declared
+/// `content_length` (the pool rounds it up to its class): the bytes still to
+/// copy, or a quarter of what is already pending if more (so a backlog of
+/// small writes gets geometrically larger chunks), at most 16 KiB, or 64 KiB
+/// for a large declared body.
+pub(super) fn chunk_len(content_length: Option<u64>, to_copy: usize, pending: usize) -> usize {
+    let cap = match content_length {
+        Some(declared) if declared > STREAM_CHUNK_CAP as u64 => LARGE_BODY_CHUNK_CAP,
+        _ => STREAM_CHUNK_CAP,
+    };
+    to_copy.max(pending / 4).clamp(1, cap)
+}
+
+/// One flow-controlled stream that can still send.
+#[derive(Debug)]
+pub(super) struct Stream {
+    /// Send window (negative after a SETTINGS decrease).
+    pub(super) window: i64,
+    /// Declared Content-Length, if any.
+    pub(super) content_length: Option<u64>,
+    pub(super) pending: Pending,
+    /// Set by `finish` while bytes are still pending.
+    pub(super) finish: Option<Finish>,
+    /// Whether the stream's id is in the connection's round-robin ring.
+    pub(super) in_ring: bool,
+}
+
+impl Stream {
+    pub(super) fn new(window: i64, content_length: Option<u64>, scratch: Option<PoolBuf>) -> Self {
+        let pending = match scratch {
+            Some(buf) => Pending::Scratch { buf, read: 0 },
+            None => Pending::Chunks { chunks: VecDeque::new(), read: 0, len: 0 },
+        };
+        Self { window, content_length, pending, finish: None, in_ring: false }
+    }
+
+    /// Whether the stream can frame DATA now (connection window aside).
+    pub(super) fn sendable(&self) -> bool {
+        self.window > 0 && !self.pending.is_empty()
+    }
+
+    /// Gives every buffer back to the pool.
+    pub(super) fn release(self, pool: &mut Pool) {
+        self.pending.release(pool);
+        if let Some(Finish::Trailers(trailers)) = self.finish {
+            pool.release(trailers.buf);
+        }
+    }
+}
+
+/// Trailer fields kept in a pooled buffer until they can be encoded: per
+/// field one flag byte (1 = sensitive), the name and value lengths as
+/// big-endian u32, then the name and value bytes.
+#[derive(Debug)]
+pub(super) struct Trailers {
+    buf: PoolBuf,
+    count: usize,
+}
+
+const FIELD_HEAD_LEN: usize = 9;
+
+impl Trailers {
+    /// Serialises `fields` into one buffer leased from `pool`.
+    pub(super) fn store(pool: &mut Pool, fields: &[HeaderField<'_>]) -> Result<Self, PoolError> {
+        let len = fields.iter().fold(0usize, |sum, f| {
+            sum.saturating_add(FIELD_HEAD_LEN).saturating_add(f.name.len()).saturating_add(f.value.len())
+        });
+        let mut buf = pool.lease(len)?;
+        for field in fields {
+            // Lengths fit in u32: the whole list fits in one pool class (≤ 16 MiB).
+            buf.append(&[u8::from(field.sensitive)]);
+            buf.append(&(field.name.len() as u32).to_be_bytes());
+            buf.append(&(field.value.len() as u32).to_be_bytes());
+            buf.append(field.name);
+            buf.append(field.value);
+        }
+        Ok(Self { buf, count: fields.len() })
+    }
+
+    /// Bytes held.
+    pub(super) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The stored fields, borrowed.
+    pub(super) fn fields(&self) -> Result<Vec<HeaderField<'_>>, PoolError> {
+        let mut fields = Vec::new();
+        fields
+            .try_reserve_exact(self.count)
+            .map_err(|_| PoolError::OutOfMemory { requested: self.count * size_of::<HeaderField<'_>>() })?;
+        let mut rest = self.buf.as_slice();
+        while let Some((head, tail)) = rest.split_first_chunk::<FIELD_HEAD_LEN>() {
+            let name_len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+            let value_len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
+            let Some((name, tail)) = tail.split_at_checked(name_len) else { break };
+            let Some((value, tail)) = tail.split_at_checked(value_len) else { break };
+            fields.push(HeaderField { name, value, sensitive: head[0] == 1 });
+            rest = tail;
+        }
+        Ok(fields)
+    }
+
+    /// Refuses pseudo-header fields, which trailers must not carry (RFC 9113 §8.1).
+    pub(super) fn check_no_pseudo(fields: &[HeaderField<'_>]) -> Result<(), HpackError> {
+        match fields.iter().find(|f| f.name.first() == Some(&b':')) {
+            Some(f) => Err(HpackError::PseudoHeader {
+                name: String::from_utf8_lossy(f.name).into_owned(),
+                reason: "is not allowed in trailers",
+            }),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Helpers shared by the conn and mix tests: drive a `Connection`, decode
+//! its output with the `h2` crate's `Codec`, and group frames by stream.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use h2::frame::Frame as H2Frame;
+use h2fw::conn::Connection;
+use h2fw::frame::PREFACE;
+use h2fw::hpack::HeaderField;
+
+/// Owned header fields, borrowed as `HeaderField`s with [`Fields::get`].
+#[derive(Debug, Clone, Default)]
+pub struct Fields(pub Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Fields {
+    pub fn new(pairs: &[(&str, &str)]) -> Self {
+        Fields(pairs.iter().map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())).collect())
+    }
+
+    pub fn get(&self) -> Vec<HeaderField<'_>> {
+        self.0.iter().map(|(name, value)| HeaderField { name, value, sensitive: false }).collect()
+    }
+}
+
+/// A POST request's header fields.
+pub fn request(path: &str) -> Fields {
+    Fields::new(&[(":method", "POST"), (":scheme", "https"), (":authority", "example.com"), (":path", path)])
+}
+
+/// Drains everything the connection will give now, in pieces of `piece` bytes.
+pub fn drain_all(conn: &mut Connection, piece: usize, wire: &mut Vec<u8>) -> usize {
+    let mut total = 0;
+    loop {
+        let n = conn.drain(piece, wire).expect("drain");
+        total += n;
+        if n == 0 {
+            return total;
+        }
+    }
+}
+
+/// Decodes `wire` (after the client preface, if it starts with one) with
+/// h2's Codec; panics on anything h2 refuses.
+pub fn decode(wire: &[u8], max_frame_size: u32) -> Vec<H2Frame> {
+    let wire = wire.strip_prefix(&PREFACE[..]).unwrap_or(wire).to_vec();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(async {
+        let mut codec: h2::Codec<Cursor<Vec<u8>>, Bytes> =
+            h2::Codec::with_max_recv_frame_size(Cursor::new(wire), max_frame_size as usize);
+        codec.set_max_recv_header_list_size(usize::MAX / 8);
+        let mut frames = Vec::new();
+        while let Some(frame) = codec.next().await {
+            frames.push(frame.expect("h2 decodes every frame"));
+        }
+        frames
+    })
+}
+
+/// Header fields as decoded: (name, value).
+pub type DecodedFields = Vec<(String, String)>;
+
+/// What a peer saw of one stream.
+#[derive(Debug, Default)]
+pub struct StreamView {
+    /// Header blocks as (pseudo `:path`, regular fields), in order.
+    pub header_blocks: Vec<(Option<String>, DecodedFields)>,
+    pub body: Vec<u8>,
+    pub data_frames: usize,
+    /// END_STREAM seen (on DATA or HEADERS).
+    pub ended: bool,
+    /// A frame for the stream after END_STREAM (a protocol violation).
+    pub frame_after_end: bool,
+    /// Trailers: a header block after DATA, with END_STREAM.
+    pub trailers: Option<DecodedFields>,
+    pub reset: Option<u32>,
+}
+
+/// Groups decoded frames by stream.
+pub fn streams(frames: Vec<H2Frame>) -> BTreeMap<u32, StreamView> {
+    let mut views: BTreeMap<u32, StreamView> = BTreeMap::new();
+    for frame in frames {
+        match frame {
+            H2Frame::Data(data) => {
+                let view = views.entry(data.stream_id().into()).or_default();
+                view.frame_after_end |= view.ended;
+                view.body.extend_from_slice(data.payload());
+                view.data_frames += 1;
+                view.ended |= data.is_end_stream();
+            }
+            H2Frame::Headers(headers) => {
+                let view = views.entry(headers.stream_id().into()).or_default();
+                view.frame_after_end |= view.ended;
+                let end = headers.is_end_stream();
+                let (pseudo, map) = headers.into_parts();
+                let fields: DecodedFields = map
+                    .iter()
+                    .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .collect();
+                if view.data_frames > 0 && end && pseudo.path.is_none() && pseudo.status.is_none() {
+                    view.trailers = Some(fields.clone());
+                }
+                view.header_blocks.push((pseudo.path.map(|p| p.to_string()), fields));
+                view.ended |= end;
+            }
+            H2Frame::Reset(reset) => {
+                views.entry(reset.stream_id().into()).or_default().reset = Some(reset.reason().into());
+            }
+            _ => {}
+        }
+    }
+    views
+}
+
+/// A body of `len` bytes that differs per stream and per offset.
+pub fn body(stream: u32, offset: usize, len: usize) -> Vec<u8> {
+    (offset..offset + len).map(|i| (i as u32).wrapping_mul(31).wrapping_add(stream.wrapping_mul(7)) as u8).collect()
+}
+
+/// The peer's side of a test connection: everything drained so far, decoded
+/// in one piece (HPACK state carries over between batches).
+#[derive(Debug, Default)]
+pub struct Peer {
+    pub wire: Vec<u8>,
+    frames_seen: usize,
+}
+
+impl Peer {
+    /// Drains everything and returns the DATA payload bytes per stream that
+    /// this batch carried (decoded by h2).
+    pub fn drain_data(&mut self, conn: &mut Connection, max_frame_size: u32) -> BTreeMap<u32, usize> {
+        drain_all(conn, 1 << 20, &mut self.wire);
+        let frames = decode(&self.wire, max_frame_size);
+        let mut sent = BTreeMap::new();
+        for frame in &frames[self.frames_seen..] {
+            if let H2Frame::Data(data) = frame {
+                *sent.entry(u32::from(data.stream_id())).or_default() += data.payload().len();
+            }
+        }
+        self.frames_seen = frames.len();
+        sent
+    }
+}
