@@ -9,14 +9,20 @@
 //! chunks sized from the stream's hints and writes; [`Connection::drain`]
 //! empties the output queue, then frames pending DATA round-robin straight
 //! into the host's buffer, and every chunk goes back to the pool the moment
-//! its bytes are framed or drained. An open stream with nothing pending holds
-//! no buffer (under the baselines it holds its Go scratch buffer, which is
-//! what they model).
+//! its bytes are framed or drained. A pending DATA frame carries bytes of one
+//! chunk (at most 16 KiB, or 64 KiB for a large declared body), so frame
+//! sizes follow chunk sizes. A stream's trailers are HPACK-encoded when its
+//! last DATA is out, in a step of their own. An open stream with nothing
+//! pending holds no buffer (under the baselines it holds its Go scratch
+//! buffer, which is what they model).
 //!
-//! Leased bytes stay within `2 × live bytes` plus, per non-empty queue (the
-//! output queue and each stream with pending bytes), the room left in its
-//! partly drained first chunk and partly filled last chunk; idle bytes stay
-//! within the pool's idle caps.
+//! Under `Tiered`, leased bytes stay within the live bytes (stored trailers
+//! count twice: their buffer is rounded up to a class) plus, per non-empty
+//! queue, the drained part of its first chunk and the unfilled part of its
+//! last: at most 32 KiB for the output queue and 128 KiB (plus 256 B for
+//! trailers) per stream with pending bytes. Idle streams add nothing; idle
+//! bytes stay within the pool's idle caps. `tests/conn_random_mixes.rs`
+//! checks this after every call.
 
 mod output;
 mod stream;
@@ -31,6 +37,8 @@ use stream::{Finish, Stream, Trailers};
 
 /// Largest flow-control window (RFC 9113 §6.9.1).
 pub const MAX_WINDOW: i64 = (1 << 31) - 1;
+/// Largest stream identifier (31 bits).
+pub const MAX_STREAM_ID: u32 = (1 << 31) - 1;
 /// Connection and stream send windows before the peer says otherwise.
 pub const DEFAULT_WINDOW: u32 = 65_535;
 /// Size of an output queue chunk (or the pool's largest class if smaller).
@@ -156,8 +164,13 @@ pub struct Connection {
     output: OutputQueue,
     /// Streams opened with a body that have not ended (finishing included).
     streams: HashMap<u32, Stream>,
+    /// Trailers of finishing streams, waiting for their last DATA.
+    trailers: HashMap<u32, Trailers>,
     /// Round-robin ring of streams with DATA to frame (stale ids are skipped).
     ready: VecDeque<u32>,
+    /// Streams whose DATA is all out and whose trailers are still to queue
+    /// (a separate step, after the last DATA chunk went back to the pool).
+    trailers_due: VecDeque<u32>,
     last_opened: u32,
     open_streams: usize,
     pending_streams: usize,
@@ -175,13 +188,15 @@ impl Connection {
         let output = OutputQueue::new(OUTPUT_CHUNK_LEN.min(pool.config().max_class));
         Self {
             pool,
-            encoder: Encoder::with_table_size_cap(config.max_header_table_size),
+            encoder: Encoder::with_max_table_size(config.max_header_table_size),
             max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
             initial_window: DEFAULT_WINDOW,
             conn_window: i64::from(DEFAULT_WINDOW),
             output,
             streams: HashMap::new(),
+            trailers: HashMap::new(),
             ready: VecDeque::new(),
+            trailers_due: VecDeque::new(),
             last_opened: 0,
             open_streams: 0,
             pending_streams: 0,
@@ -321,7 +336,7 @@ impl Connection {
     ) -> Result<(), Error> {
         let reason = if stream == 0 {
             Some("stream 0 is the connection")
-        } else if i64::from(stream) > MAX_WINDOW {
+        } else if stream > MAX_STREAM_ID {
             Some("stream identifiers are below 2^31")
         } else if stream <= self.last_opened {
             Some("not above the last stream opened")
@@ -415,8 +430,8 @@ impl Connection {
             let appended = if joins_ring && ready.try_reserve(1).is_err() {
                 Err(oom::<u32>(1))
             } else {
-                let content_length = s.content_length;
-                s.pending.append(pool, rest, |to_copy, pending| stream::chunk_len(content_length, to_copy, pending))
+                let large_body = s.large_body;
+                s.pending.append(pool, rest, |to_copy, pending| stream::chunk_len(large_body, to_copy, pending))
             };
             match appended {
                 Ok(n) => waiting = n,
@@ -470,9 +485,11 @@ impl Connection {
         } else {
             let finish = match trailers {
                 Some(fields) => {
+                    self.trailers.try_reserve(1).map_err(|_| oom::<(u32, Trailers)>(1))?;
                     let stored = Trailers::store(&mut self.pool, fields)?;
                     self.trailer_bytes += stored.len();
-                    Finish::Trailers(stored)
+                    self.trailers.insert(stream, stored);
+                    Finish::Trailers
                 }
                 None => Finish::EndStream,
             };
@@ -523,8 +540,20 @@ impl Connection {
                 self.output.drain_into(&mut self.pool, n, out);
                 continue;
             }
+            // Trailers first; if they cannot get memory now, DATA (which
+            // frees chunks) may still go out, and they are tried again.
+            match self.emit_due_trailers() {
+                Ok(true) => {
+                    self.live_changed();
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e) => error = Some(e),
+            }
             match self.frame_next_data(room, out) {
-                Ok(true) => {}
+                // Framing into the queue adds a frame header; trailers are
+                // encoded now: live bytes can grow here.
+                Ok(true) => self.live_changed(),
                 Ok(false) => break,
                 Err(e) => {
                     error = Some(e);
@@ -582,10 +611,11 @@ impl Connection {
                 self.pending_streams -= 1;
                 self.pending_bytes -= s.pending.len();
             }
-            if let Some(Finish::Trailers(t)) = &s.finish {
-                self.trailer_bytes -= t.len();
-            }
-            s.release(&mut self.pool);
+            s.pending.release(&mut self.pool);
+        }
+        if let Some(trailers) = self.trailers.remove(&stream) {
+            self.trailer_bytes -= trailers.len();
+            trailers.release(&mut self.pool);
         }
     }
 
@@ -607,8 +637,9 @@ impl Connection {
         result
     }
 
-    /// Frames one DATA frame of the next stream in the ring (followed by its
-    /// trailers if it is the stream's last); false when no stream can send.
+    /// Frames one DATA frame of the next stream in the ring; false when no
+    /// stream can send. A stream's last bytes carry END_STREAM, or, when it
+    /// ends with trailers, put the stream on the trailers-due queue.
     ///
     /// The frame goes straight into `out` when a frame header and a byte fit
     /// in `room`, else into the output queue. Everything it needs is
@@ -618,7 +649,7 @@ impl Connection {
         if conn_room == 0 {
             return Ok(false);
         }
-        let Self { streams, ready, pool, output, encoder, max_frame_size, .. } = self;
+        let Self { streams, ready, trailers_due, pool, output, max_frame_size, .. } = self;
         let max_frame_size = *max_frame_size;
         let (id, s) = loop {
             let Some(&id) = ready.front() else { return Ok(false) };
@@ -636,30 +667,16 @@ impl Connection {
             n = n.min(room - FRAME_HEADER_LEN);
         }
         let last = n == pending;
-        let end_stream = last && matches!(s.finish, Some(Finish::EndStream));
+        let end_stream = last && s.finish == Some(Finish::EndStream);
+        let trailers_next = last && s.finish == Some(Finish::Trailers);
         let wire = FRAME_HEADER_LEN + n;
-        let trailer_fields = match &s.finish {
-            Some(Finish::Trailers(stored)) if last => Some(stored.fields()?),
-            _ => None,
-        };
-        let trailers = trailer_frame(id);
-        let block = match &trailer_fields {
-            Some(fields) => Some(HeaderBlock::prepare_with(encoder, pool, max_frame_size, fields, &trailers)?),
-            None => None,
-        };
-        let queued = if direct { 0 } else { wire } + block.as_ref().map_or(0, |b| b.wire_bound);
-        let reserved = output.reserve(pool, queued).map_err(Error::from).and_then(|()| {
-            if direct && out.try_reserve(wire).is_err() {
-                output.release_unused(pool);
-                return Err(oom::<u8>(wire).into());
-            }
-            Ok(())
-        });
-        if let Err(error) = reserved {
-            if let Some(block) = block {
-                pool.release(block.scratch);
-            }
-            return Err(error);
+        if trailers_next {
+            trailers_due.try_reserve(1).map_err(|_| oom::<u32>(1))?;
+        }
+        if direct {
+            out.try_reserve(wire).map_err(|_| oom::<u8>(wire))?;
+        } else {
+            output.reserve(pool, wire)?;
         }
 
         let frame = Frame::Data { stream: id, data: &s.pending.front()[..n], end_stream, pad_length: None };
@@ -671,34 +688,48 @@ impl Connection {
         s.pending.consume(pool, n);
         s.window -= n as i64;
         ready.pop_front();
-        let emitted = match (block, &trailer_fields) {
-            (Some(block), Some(fields)) => {
-                let result =
-                    block.emit_into(encoder, pool, output, &mut self.frames, max_frame_size, fields, &trailers);
-                output.release_unused(pool);
-                result
-            }
-            _ => Ok(()),
-        };
-        let finished = last && s.finish.is_some();
-        if !finished {
-            if s.sendable() {
-                ready.push_back(id);
-            } else {
-                s.in_ring = false;
-            }
+        if s.sendable() {
+            ready.push_back(id);
+        } else {
+            s.in_ring = false;
         }
-        drop(trailer_fields);
+        if trailers_next {
+            trailers_due.push_back(id);
+        }
         self.frames += 1;
         self.conn_window -= n as i64;
         self.pending_bytes -= n;
         if last {
             self.pending_streams -= 1;
         }
-        if finished {
+        if end_stream {
             self.close(id);
         }
-        emitted.map(|()| true)
+        Ok(true)
+    }
+
+    /// Queues the trailers of the first stream whose DATA is all out, and
+    /// forgets the stream; false when none is due. Trailers need no window.
+    fn emit_due_trailers(&mut self) -> Result<bool, Error> {
+        let Self { trailers, trailers_due, encoder, pool, output, frames, max_frame_size, .. } = self;
+        let Some((id, stored)) = trailers_due.iter().find_map(|&id| trailers.get(&id).map(|t| (id, t))) else {
+            trailers_due.clear();
+            return Ok(false);
+        };
+        let fields = stored.fields()?;
+        let frame_for = trailer_frame(id);
+        let block = HeaderBlock::prepare_with(encoder, pool, *max_frame_size, &fields, &frame_for)?;
+        if let Err(error) = output.reserve(pool, block.wire_bound) {
+            pool.release(block.scratch);
+            return Err(error.into());
+        }
+        let emitted = block.emit_into(encoder, pool, output, frames, *max_frame_size, &fields, &frame_for);
+        output.release_unused(pool);
+        emitted?;
+        drop(fields);
+        trailers_due.retain(|&due| due != id);
+        self.close(id);
+        Ok(true)
     }
 }
 

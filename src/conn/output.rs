@@ -173,3 +173,69 @@ unsafe impl BufMut for ChunkWriter<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{Policy, PoolConfig};
+
+    fn small_pool(budget_bytes: usize) -> Pool {
+        Pool::new(PoolConfig { min_class: 256, budget_bytes, ..PoolConfig::new(Policy::Tiered) })
+    }
+
+    #[test]
+    fn frames_span_chunks_and_drain_byte_for_byte() {
+        let mut pool = small_pool(1 << 20);
+        let mut queue = OutputQueue::new(256);
+        let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let frames = [
+            Frame::Ping { opaque_data: *b"12345678", ack: false },
+            Frame::Data { stream: 1, data: &data, end_stream: true, pad_length: Some(4) },
+            Frame::Goaway { last_stream_id: 1, error_code: 0, debug_data: &data[..300] },
+        ];
+        let mut expected = Vec::new();
+        for frame in &frames {
+            queue.push_frame(&mut pool, frame, 16_384).unwrap();
+            frame.encode(&mut expected, 16_384).unwrap();
+        }
+        assert_eq!(queue.len(), expected.len());
+        assert_eq!(pool.leased_bytes(), expected.len().div_ceil(256) * 256, "densely packed");
+        let mut out = Vec::new();
+        while queue.len() > 0 {
+            queue.drain_into(&mut pool, 7, &mut out);
+            // Drained chunks go back at once: at most one partly read chunk
+            // beyond the bytes still queued.
+            assert!(pool.leased_bytes() <= queue.len().div_ceil(256) * 256 + 256);
+        }
+        assert_eq!(out, expected);
+        assert_eq!(pool.leased_bytes(), 0);
+    }
+
+    #[test]
+    fn a_reservation_that_cannot_be_met_leases_nothing() {
+        let mut pool = small_pool(1024);
+        let mut queue = OutputQueue::new(256);
+        queue.push_bytes(&mut pool, &[1; 100]).unwrap();
+        assert_eq!(pool.leased_bytes(), 256);
+        // 156 bytes fit in the tail; 1000 more need 4 chunks, the budget has 3.
+        assert!(queue.push_bytes(&mut pool, &[2; 1156]).is_err());
+        assert_eq!((pool.leased_bytes(), queue.len()), (256, 100));
+        queue.push_bytes(&mut pool, &[2; 900]).unwrap();
+        assert_eq!((pool.leased_bytes(), queue.len()), (1024, 1000));
+    }
+
+    #[test]
+    fn unused_reserved_chunks_are_given_back() {
+        let mut pool = small_pool(1 << 20);
+        let mut queue = OutputQueue::new(256);
+        queue.push_bytes(&mut pool, &[1; 10]).unwrap();
+        queue.reserve(&mut pool, 2000).unwrap();
+        assert_eq!(pool.leased_bytes(), 256 * 8, "246 bytes of room in the tail, 7 chunks for the other 1754");
+        queue.release_unused(&mut pool);
+        assert_eq!(pool.leased_bytes(), 256);
+        let mut out = Vec::new();
+        queue.drain_into(&mut pool, 100, &mut out);
+        queue.release_unused(&mut pool);
+        assert_eq!((out.len(), pool.leased_bytes()), (10, 0));
+    }
+}

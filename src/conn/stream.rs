@@ -12,14 +12,14 @@ pub(super) const STREAM_CHUNK_CAP: usize = 16 << 10;
 pub(super) const LARGE_BODY_CHUNK_CAP: usize = 64 << 10;
 
 /// How a stream ends once its pending bytes are framed.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Finish {
     /// END_STREAM on the last DATA frame.
     EndStream,
     /// A HEADERS block with END_STREAM after the last DATA frame; the fields
-    /// are kept serialised (see [`Trailers`]) and encoded when emitted, so
-    /// that HPACK sees blocks in wire order.
-    Trailers(Trailers),
+    /// wait in the connection's trailer table (see [`Trailers`]) and are
+    /// encoded when emitted, so that HPACK sees blocks in wire order.
+    Trailers,
 }
 
 /// Body bytes accepted but not yet framed.
@@ -94,6 +94,7 @@ impl Pending {
         match self {
             Pending::Chunks { chunks, len, .. } => {
                 let mut taken = chunks.back_mut().map_or(0, |c| c.append(data));
+                let mut refused = None;
                 while taken < data.len() {
                     let rest = &data[taken..];
                     let leased = chunks
@@ -105,12 +106,21 @@ impl Pending {
                             taken += chunk.append(rest);
                             chunks.push_back(chunk);
                         }
-                        Err(error) if taken == 0 => return Err(error),
-                        Err(_) => break,
+                        Err(error) => {
+                            refused = Some(error);
+                            break;
+                        }
                     }
                 }
+                if chunks.is_empty() {
+                    // Nothing taken: drop any room the deque reserved.
+                    *chunks = VecDeque::new();
+                }
                 *len += taken;
-                Ok(taken)
+                match refused {
+                    Some(error) if taken == 0 => Err(error),
+                    _ => Ok(taken),
+                }
             }
             Pending::Scratch { buf, .. } => Ok(buf.append(data)),
         }
@@ -125,29 +135,26 @@ impl Pending {
     }
 }
 
-/// Size of the next pending chunk of a stream that declared
-/// `content_length` (the pool rounds it up to its class): the bytes still to
-/// copy, or a quarter of what is already pending if more (so a backlog of
-/// small writes gets geometrically larger chunks), at most 16 KiB, or 64 KiB
-/// for a large declared body.
-pub(super) fn chunk_len(content_length: Option<u64>, to_copy: usize, pending: usize) -> usize {
-    let cap = match content_length {
-        Some(declared) if declared > STREAM_CHUNK_CAP as u64 => LARGE_BODY_CHUNK_CAP,
-        _ => STREAM_CHUNK_CAP,
-    };
+/// Size of the next pending chunk (the pool rounds it up to its class): the
+/// bytes still to copy, or a quarter of what is already pending if more (so
+/// a backlog of small writes gets geometrically larger chunks), at most
+/// 16 KiB, or 64 KiB for a stream that declared a large body.
+pub(super) fn chunk_len(large_body: bool, to_copy: usize, pending: usize) -> usize {
+    let cap = if large_body { LARGE_BODY_CHUNK_CAP } else { STREAM_CHUNK_CAP };
     to_copy.max(pending / 4).clamp(1, cap)
 }
 
-/// One flow-controlled stream that can still send.
+/// One flow-controlled stream that can still send (kept small: a
+/// connection may hold 100 000 of them).
 #[derive(Debug)]
 pub(super) struct Stream {
     /// Send window (negative after a SETTINGS decrease).
     pub(super) window: i64,
-    /// Declared Content-Length, if any.
-    pub(super) content_length: Option<u64>,
     pub(super) pending: Pending,
     /// Set by `finish` while bytes are still pending.
     pub(super) finish: Option<Finish>,
+    /// Declared a Content-Length above [`STREAM_CHUNK_CAP`].
+    pub(super) large_body: bool,
     /// Whether the stream's id is in the connection's round-robin ring.
     pub(super) in_ring: bool,
 }
@@ -158,20 +165,13 @@ impl Stream {
             Some(buf) => Pending::Scratch { buf, read: 0 },
             None => Pending::Chunks { chunks: VecDeque::new(), read: 0, len: 0 },
         };
-        Self { window, content_length, pending, finish: None, in_ring: false }
+        let large_body = content_length.is_some_and(|declared| declared > STREAM_CHUNK_CAP as u64);
+        Self { window, pending, finish: None, large_body, in_ring: false }
     }
 
     /// Whether the stream can frame DATA now (connection window aside).
     pub(super) fn sendable(&self) -> bool {
         self.window > 0 && !self.pending.is_empty()
-    }
-
-    /// Gives every buffer back to the pool.
-    pub(super) fn release(self, pool: &mut Pool) {
-        self.pending.release(pool);
-        if let Some(Finish::Trailers(trailers)) = self.finish {
-            pool.release(trailers.buf);
-        }
     }
 }
 
@@ -209,6 +209,11 @@ impl Trailers {
         self.buf.len()
     }
 
+    /// Gives the buffer back to the pool.
+    pub(super) fn release(self, pool: &mut Pool) {
+        pool.release(self.buf);
+    }
+
     /// The stored fields, borrowed.
     pub(super) fn fields(&self) -> Result<Vec<HeaderField<'_>>, PoolError> {
         let mut fields = Vec::new();
@@ -236,5 +241,25 @@ impl Trailers {
             }),
             None => Ok(()),
         }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_stream_costs_at_most_64_bytes_of_state() {
+        // 100 000 open streams: under 10 MB of hash table on a 64-bit host.
+        assert!(size_of::<Stream>() <= 64, "{} bytes", size_of::<Stream>());
+    }
+
+    #[test]
+    fn chunks_follow_writes_and_backlog_up_to_the_cap() {
+        assert_eq!(chunk_len(false, 200, 0), 200);
+        assert_eq!(chunk_len(false, 200, 4000), 1000, "a quarter of the backlog");
+        assert_eq!(chunk_len(false, 1 << 20, 0), STREAM_CHUNK_CAP);
+        assert_eq!(chunk_len(true, 1 << 20, 0), LARGE_BODY_CHUNK_CAP);
+        assert_eq!(chunk_len(true, 300, 0), 300, "a large body still gets small chunks for small writes");
+        assert_eq!(chunk_len(false, 0, 0), 1);
     }
 }

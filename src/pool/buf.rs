@@ -6,10 +6,10 @@ use bytes::buf::UninitSlice;
 /// Where a buffer goes back to when it is released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Home {
-    /// A tiered size class (index into the pool's classes).
-    Class(usize),
-    /// A baseline scratch pool (index into the Go model's pools).
-    Scratch(usize),
+    /// A tiered size class (index into the pool's classes; at most 25).
+    Class(u8),
+    /// A baseline scratch pool (index into the Go model's pools; at most 7).
+    Scratch(u8),
 }
 
 /// A buffer leased from a [`Pool`](super::Pool): a byte vector whose capacity
@@ -22,16 +22,22 @@ pub(crate) enum Home {
 pub struct PoolBuf {
     bytes: Vec<u8>,
     home: Home,
+    /// Id of the pool that leased it.
+    pool: u32,
 }
 
 impl PoolBuf {
-    /// Wraps a freshly allocated, empty vector.
-    pub(crate) fn new(bytes: Vec<u8>, home: Home) -> Self {
-        Self { bytes, home }
+    /// Wraps a freshly allocated, empty vector leased by pool `pool`.
+    pub(crate) fn new(bytes: Vec<u8>, home: Home, pool: u32) -> Self {
+        Self { bytes, home, pool }
     }
 
     pub(crate) fn home(&self) -> Home {
         self.home
+    }
+
+    pub(crate) fn pool(&self) -> u32 {
+        self.pool
     }
 
     /// Bytes written so far.

@@ -228,7 +228,7 @@ mod tests {
     use crate::pool::buf::Home;
 
     fn buf(cap: usize) -> PoolBuf {
-        PoolBuf::new(Vec::with_capacity(cap), Home::Scratch(0))
+        PoolBuf::new(Vec::with_capacity(cap), Home::Scratch(0), 0)
     }
 
     #[test]

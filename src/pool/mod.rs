@@ -14,9 +14,14 @@
 mod buf;
 pub mod go;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use buf::Home;
 pub use buf::PoolBuf;
 use go::GoPools;
+
+/// Source of pool ids, so a pool knows its own buffers.
+static NEXT_POOL_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Largest class: the largest frame payload (2^24 − 1) rounded up.
 pub const MAX_CLASS: usize = 16 << 20;
@@ -169,6 +174,7 @@ struct Class {
 /// The buffer pool. See the module documentation.
 #[derive(Debug)]
 pub struct Pool {
+    id: u32,
     config: PoolConfig,
     classes: Vec<Class>,
     /// The Go scratch pools under the baselines, `None` under `Tiered`.
@@ -197,6 +203,7 @@ impl Pool {
             Policy::Go7 => Some(GoPools::go7()),
         };
         Self {
+            id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             config,
             classes,
             go,
@@ -244,7 +251,7 @@ impl Pool {
                 let bytes = self.allocate(self.classes[index].stats.size)?;
                 self.classes[index].stats.misses += 1;
                 allocated = true;
-                PoolBuf::new(bytes, Home::Class(index))
+                PoolBuf::new(bytes, Home::Class(index as u8), self.id)
             }
         };
         let stats = &mut self.classes[index].stats;
@@ -288,7 +295,7 @@ impl Pool {
                 let bytes = self.allocate(len)?;
                 self.go_pool(index).stats.misses += 1;
                 allocated = true;
-                PoolBuf::new(bytes, Home::Scratch(index))
+                PoolBuf::new(bytes, Home::Scratch(index as u8), self.id)
             }
         };
         let stats = &mut self.go_pool(index).stats;
@@ -302,13 +309,18 @@ impl Pool {
     }
 
     /// Takes a buffer back: into its idle cache (tiered: while under the
-    /// caps; baselines: always, as `sync.Pool.Put`), else frees it.
+    /// caps; baselines: always, as `sync.Pool.Put`), else frees it. A buffer
+    /// leased by another pool is just freed.
     pub fn release(&mut self, mut buf: PoolBuf) {
+        if buf.pool() != self.id {
+            return;
+        }
         let bytes = buf.capacity();
         self.leased_bytes -= bytes;
         buf.clear();
         match buf.home() {
             Home::Class(index) => {
+                let index = usize::from(index);
                 let under_caps = self.classes[index].idle.len() < self.config.idle_per_class
                     && self.idle_bytes + bytes <= self.config.idle_total_bytes;
                 let class = &mut self.classes[index];
@@ -324,7 +336,7 @@ impl Pool {
                 }
             }
             Home::Scratch(index) => {
-                let pool = self.go_pool(index);
+                let pool = self.go_pool(usize::from(index));
                 pool.stats.leased_buffers -= 1;
                 pool.stats.leased_bytes -= bytes;
                 match pool.put(buf) {

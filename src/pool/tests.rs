@@ -172,3 +172,15 @@ fn budget_trimming_reaches_the_go_caches() {
     assert_eq!((stats.leased_bytes, stats.idle_bytes), (700 << 10, 0));
     pool.release(b);
 }
+
+#[test]
+fn a_buffer_from_another_pool_is_freed_not_counted() {
+    let mut a = Pool::new(tiered());
+    let mut b = Pool::new(PoolConfig::new(Policy::Go7));
+    let from_a = a.lease(100).unwrap();
+    let from_b = b.lease_scratch(100).unwrap();
+    let (before_a, before_b) = (a.stats(), b.stats());
+    a.release(from_b);
+    b.release(from_a);
+    assert_eq!((a.stats(), b.stats()), (before_a, before_b));
+}

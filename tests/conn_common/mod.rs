@@ -75,7 +75,7 @@ pub struct StreamView {
     pub ended: bool,
     /// A frame for the stream after END_STREAM (a protocol violation).
     pub frame_after_end: bool,
-    /// Trailers: a header block after DATA, with END_STREAM.
+    /// Trailers: a later header block without pseudo-headers, with END_STREAM.
     pub trailers: Option<DecodedFields>,
     pub reset: Option<u32>,
 }
@@ -101,7 +101,8 @@ pub fn streams(frames: Vec<H2Frame>) -> BTreeMap<u32, StreamView> {
                     .iter()
                     .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                     .collect();
-                if view.data_frames > 0 && end && pseudo.path.is_none() && pseudo.status.is_none() {
+                let first_block = view.header_blocks.is_empty();
+                if !first_block && end && pseudo.path.is_none() && pseudo.status.is_none() {
                     view.trailers = Some(fields.clone());
                 }
                 view.header_blocks.push((pseudo.path.map(|p| p.to_string()), fields));
@@ -144,4 +145,18 @@ impl Peer {
         self.frames_seen = frames.len();
         sent
     }
+}
+
+/// One frame as it is on the wire: (type, flags, stream, payload length).
+pub fn raw_frames(mut wire: &[u8]) -> Vec<(u8, u8, u32, usize)> {
+    wire = wire.strip_prefix(&PREFACE[..]).unwrap_or(wire);
+    let mut frames = Vec::new();
+    while wire.len() >= 9 {
+        let len = usize::from(wire[0]) << 16 | usize::from(wire[1]) << 8 | usize::from(wire[2]);
+        let stream = u32::from_be_bytes([wire[5], wire[6], wire[7], wire[8]]) & 0x7fff_ffff;
+        frames.push((wire[3], wire[4], stream, len));
+        wire = &wire[(9 + len).min(wire.len())..];
+    }
+    assert!(wire.is_empty(), "trailing partial frame");
+    frames
 }
