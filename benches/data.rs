@@ -11,7 +11,9 @@
 
 mod h2_peer;
 mod report;
+mod wire;
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -38,6 +40,18 @@ fn body() -> Vec<u8> {
     (0..UNIT as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
 }
 
+/// Checks that a path's last unit is whole DATA frames of at most
+/// `frame_size` carrying all `UNIT` bytes; `None` when the path did not run.
+fn check(path: &str, wire: &[u8], frame_size: usize) -> Option<wire::Frames> {
+    if wire.is_empty() {
+        return None;
+    }
+    let frames = wire::frames(wire, &[0x0]).unwrap_or_else(|error| panic!("{path}: {error}"));
+    assert_eq!(frames.payload, UNIT, "{path}: body bytes lost or added");
+    assert!(frames.largest <= frame_size, "{path}: a frame of {} bytes exceeds {frame_size}", frames.largest);
+    Some(frames)
+}
+
 /// Wire bytes of `UNIT` body bytes in frames of `frame_size`.
 fn framed_len(frame_size: usize) -> usize {
     UNIT + UNIT.div_ceil(frame_size) * FRAME_HEADER_LEN
@@ -61,7 +75,10 @@ const REQUEST: [HeaderField<'static>; 4] = [
 impl ConnectionPath {
     fn new(frame_size: usize) -> Result<Self, Error> {
         let mut connection = Connection::new(Config::new(Policy::Tiered));
-        connection.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, WINDOW), (setting::MAX_FRAME_SIZE, frame_size as u32)])?;
+        connection.apply_peer_settings(&[
+            (setting::INITIAL_WINDOW_SIZE, WINDOW),
+            (setting::MAX_FRAME_SIZE, frame_size as u32),
+        ])?;
         connection.apply_window_update(0, WINDOW - 65_535)?;
         connection.open_stream(STREAM, &REQUEST, StreamHints::default(), false)?;
         connection.drain(usize::MAX, &mut Vec::new())?;
@@ -90,7 +107,14 @@ impl ConnectionPath {
     }
 }
 
-fn bench_frame_size(criterion: &mut Criterion, body: &[u8], frame_size: usize, label: &str) {
+/// Benches every path at one frame size; returns the frames each framing path wrote per unit.
+fn bench_frame_size(
+    criterion: &mut Criterion,
+    body: &[u8],
+    frame_size: usize,
+    label: &str,
+) -> BTreeMap<&'static str, wire::Frames> {
+    let mut written = BTreeMap::new();
     let mut group = criterion.benchmark_group(format!("data_{label}"));
     group
         .throughput(Throughput::Bytes(UNIT as u64))
@@ -102,7 +126,9 @@ fn bench_frame_size(criterion: &mut Criterion, body: &[u8], frame_size: usize, l
 
     let mut out = vec![0u8; UNIT];
     group.bench_function("memcpy", |b| {
-        b.iter_custom(|iters| report::sample(&name("memcpy"), iters, || report::stopwatch(|| out.copy_from_slice(black_box(body)))))
+        b.iter_custom(|iters| {
+            report::sample(&name("memcpy"), iters, || report::stopwatch(|| out.copy_from_slice(black_box(body))))
+        })
     });
 
     // The same copy in frame-sized pieces, each after a 9-byte header: what
@@ -135,7 +161,7 @@ fn bench_frame_size(criterion: &mut Criterion, body: &[u8], frame_size: usize, l
             })
         })
     });
-    assert!(out.is_empty() || out.len() == framed_len(frame_size), "frame layer wrote the wrong length");
+    written.extend(check("h2fw_frame", &out, frame_size).map(|frames| ("h2fw_frame", frames)));
 
     let mut path = None;
     let mut out = Vec::with_capacity(framed_len(frame_size));
@@ -143,11 +169,13 @@ fn bench_frame_size(criterion: &mut Criterion, body: &[u8], frame_size: usize, l
         b.iter_custom(|iters| {
             let path = path.get_or_insert_with(|| ConnectionPath::new(frame_size).expect("connection setup"));
             report::sample(&name("h2fw_conn"), iters, || {
-                report::stopwatch(|| path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA"))
+                report::stopwatch(|| {
+                    path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA")
+                })
             })
         })
     });
-    assert!(out.is_empty() || out.len() == framed_len(frame_size), "connection wrote the wrong length");
+    written.extend(check("h2fw_conn", &out, frame_size).map(|frames| ("h2fw_conn", frames)));
 
     let shared = Bytes::copy_from_slice(body);
     let mut codec = h2_peer::codec(frame_size);
@@ -165,12 +193,12 @@ fn bench_frame_size(criterion: &mut Criterion, body: &[u8], frame_size: usize, l
             })
         })
     });
-    let written = codec.get_mut().written.len();
-    assert!(written == 0 || written == framed_len(frame_size), "h2 wrote the wrong length");
+    written.extend(check("h2_codec", &codec.get_mut().written, frame_size).map(|frames| ("h2_codec", frames)));
     group.finish();
+    written
 }
 
-fn print_ratios() {
+fn print_ratios(written: &BTreeMap<&str, BTreeMap<&str, wire::Frames>>) {
     let gib = (1u64 << 30) as f64;
     let mut rows = Vec::new();
     for (_, label) in FRAME_SIZES {
@@ -178,7 +206,9 @@ fn print_ratios() {
         let rate = |path: &str| measured(path).map(|m| UNIT as f64 / m.seconds_per_iter / gib);
         for path in PATHS {
             let (Some(m), Some(path_rate)) = (measured(path), rate(path)) else { continue };
-            let versus = |other: &str| rate(other).map_or("–".to_owned(), |other| format!("{}×", report::sig3(path_rate / other)));
+            let versus = |other: &str| {
+                rate(other).map_or("–".to_owned(), |other| format!("{}×", report::sig3(path_rate / other)))
+            };
             rows.push(vec![
                 label.to_owned(),
                 path.to_owned(),
@@ -186,12 +216,16 @@ fn print_ratios() {
                 versus("memcpy"),
                 versus("h2_codec"),
                 report::sig3(m.iterations as f64 * UNIT as f64 / gib),
+                written
+                    .get(label)
+                    .and_then(|paths| paths.get(path))
+                    .map_or("–".to_owned(), |frames| frames.count.to_string()),
             ]);
         }
     }
     report::print_table(
         "DATA framing, 16 MiB per iteration (median of samples)",
-        &["frames", "path", "GiB/s", "vs memcpy", "vs h2", "GiB processed"],
+        &["frames", "path", "GiB/s", "vs memcpy", "vs h2", "GiB processed", "frames per 16 MiB"],
         &rows,
     );
 }
@@ -199,9 +233,10 @@ fn print_ratios() {
 fn main() {
     let body = body();
     let mut criterion = Criterion::default().configure_from_args();
+    let mut written = BTreeMap::new();
     for (frame_size, label) in FRAME_SIZES {
-        bench_frame_size(&mut criterion, &body, frame_size, label);
+        written.insert(label, bench_frame_size(&mut criterion, &body, frame_size, label));
     }
     criterion.final_summary();
-    print_ratios();
+    print_ratios(&written);
 }

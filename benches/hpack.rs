@@ -12,6 +12,7 @@
 mod corpus;
 mod h2_peer;
 mod report;
+mod wire;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -19,7 +20,6 @@ use std::time::Duration;
 use criterion::{Criterion, SamplingMode, Throughput};
 use h2::frame::{Headers, Pseudo, StreamId};
 use h2fw::conn::{Config, Connection, HeadersOptions};
-use h2fw::frame::FRAME_HEADER_LEN;
 use h2fw::hpack::{Encoder, HeaderField};
 use h2fw::pool::Policy;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -28,8 +28,10 @@ use corpus::{Block, Corpus};
 
 /// Blocks per connection of the corpus (six connections).
 const MESSAGES: usize = 200;
-/// The paths, in table order; `h2fw_conn` and `h2_codec` both write framed HEADERS.
-const PATHS: [&str; 3] = ["h2fw_hpack", "h2fw_conn", "h2_codec"];
+/// The paths, in table order. `h2fw_conn` and the `h2_codec` paths write
+/// framed HEADERS; `h2fw_*` take raw bytes and validate them, `h2_codec` takes
+/// prebuilt (already validated) header maps, `h2_codec_from_bytes` builds them.
+const PATHS: [&str; 4] = ["h2fw_hpack", "h2fw_conn", "h2_codec", "h2_codec_from_bytes"];
 
 /// The corpus as h2fw takes it: per connection, per block, borrowed fields.
 fn h2fw_fields(corpus: &Corpus) -> Vec<Vec<Vec<HeaderField<'_>>>> {
@@ -44,7 +46,11 @@ fn h2fw_fields(corpus: &Corpus) -> Vec<Vec<Vec<HeaderField<'_>>>> {
                     block
                         .fields
                         .iter()
-                        .map(|field| HeaderField { name: field.name.as_bytes(), value: field.value.as_bytes(), sensitive: field.sensitive })
+                        .map(|field| HeaderField {
+                            name: field.name.as_bytes(),
+                            value: field.value.as_bytes(),
+                            sensitive: field.sensitive,
+                        })
                         .collect()
                 })
                 .collect()
@@ -86,75 +92,111 @@ fn stream_of(index: usize) -> u32 {
     1 + 2 * index as u32
 }
 
-/// Header block bytes in a run of frames (frame headers not counted).
+/// Header block bytes in a run of HEADERS / CONTINUATION frames (frame headers not counted).
 fn block_bytes(wire: &[u8]) -> usize {
-    let mut rest = wire;
-    let mut payload = 0;
-    while let Some(header) = rest.get(..FRAME_HEADER_LEN) {
-        let len = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
-        payload += len;
-        rest = rest.get(FRAME_HEADER_LEN + len..).expect("truncated frame");
+    wire::frames(wire, &[0x1, 0x9]).unwrap_or_else(|error| panic!("{error}")).payload
+}
+
+/// What one corpus pass measured, per connection.
+struct Pass {
+    /// Time of the timed part.
+    elapsed: Vec<Duration>,
+    /// Header block bytes written.
+    sizes: Vec<usize>,
+}
+
+impl Pass {
+    fn new() -> Self {
+        Pass { elapsed: Vec::new(), sizes: Vec::new() }
     }
-    payload
 }
 
 /// Encodes every connection with h2fw's bare HPACK encoder into `out`.
-fn encode_h2fw_hpack(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) -> (Duration, Vec<usize>) {
-    let mut elapsed = Duration::ZERO;
-    let mut sizes = Vec::new();
+fn encode_h2fw_hpack(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) -> Pass {
+    let mut pass = Pass::new();
     for connection in fields {
         let mut encoder = Encoder::new();
         out.clear();
-        elapsed += report::stopwatch(|| {
+        pass.elapsed.push(report::stopwatch(|| {
             for block in connection {
                 encoder.encode(black_box(block), out).expect("h2fw refused a corpus block");
             }
-        });
-        sizes.push(out.len());
+        }));
+        pass.sizes.push(out.len());
     }
-    (elapsed, sizes)
+    pass
 }
 
 /// Encodes every connection as HEADERS frames through h2fw's connection.
-fn encode_h2fw_conn(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) -> (Duration, Vec<usize>) {
-    let mut elapsed = Duration::ZERO;
-    let mut sizes = Vec::new();
+fn encode_h2fw_conn(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) -> Pass {
+    let mut pass = Pass::new();
     for connection in fields {
         let mut writer = Connection::new(Config::new(Policy::Tiered));
         out.clear();
-        elapsed += report::stopwatch(|| {
+        pass.elapsed.push(report::stopwatch(|| {
             for (index, block) in connection.iter().enumerate() {
-                writer.write_headers(stream_of(index), black_box(block), HeadersOptions::default()).expect("h2fw refused a corpus block");
+                let options = HeadersOptions::default();
+                writer.write_headers(stream_of(index), black_box(block), options).expect("h2fw refused a corpus block");
                 writer.drain(usize::MAX, out).expect("drain");
             }
-        });
-        sizes.push(block_bytes(out));
+        }));
+        pass.sizes.push(block_bytes(out));
     }
-    (elapsed, sizes)
+    pass
 }
 
-/// Encodes every connection as HEADERS frames through `h2`'s codec.
-fn encode_h2_codec(corpus: &Corpus) -> (Duration, Vec<usize>) {
-    let mut elapsed = Duration::ZERO;
-    let mut sizes = Vec::new();
+/// Encodes every connection as HEADERS frames through `h2`'s codec. With
+/// `from_bytes`, building `h2`'s frames from the raw names and values (which
+/// is where `h2` validates them) is timed too.
+fn encode_h2_codec(corpus: &Corpus, from_bytes: bool) -> Pass {
+    let mut pass = Pass::new();
     for connection in &corpus.connections {
-        let frames: Vec<Headers> = connection.blocks.iter().enumerate().map(|(index, block)| h2_headers(block, stream_of(index))).collect();
         let mut codec = h2_peer::codec(h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize);
-        elapsed += report::stopwatch(|| {
+        let mut encode = |frames: Vec<Headers>| {
             for frame in frames {
                 h2_peer::write(&mut codec, black_box(frame).into());
             }
+        };
+        let build = || -> Vec<Headers> {
+            connection
+                .blocks
+                .iter()
+                .enumerate()
+                .map(|(index, block)| h2_headers(black_box(block), stream_of(index)))
+                .collect()
+        };
+        pass.elapsed.push(if from_bytes {
+            report::stopwatch(|| encode(build()))
+        } else {
+            let frames = build();
+            report::stopwatch(|| encode(frames))
         });
-        sizes.push(block_bytes(&codec.get_mut().written));
+        pass.sizes.push(block_bytes(&codec.get_mut().written));
     }
-    (elapsed, sizes)
+    pass
+}
+
+/// Runs `iters` corpus passes and records the time of each path and connection.
+fn sample(path: &str, corpus: &Corpus, iters: u64, mut pass: impl FnMut() -> Pass) -> Duration {
+    let mut per_connection = vec![Duration::ZERO; corpus.connections.len()];
+    let total = report::sample(&format!("hpack/{path}"), iters, || {
+        let elapsed = pass().elapsed;
+        for (sum, part) in per_connection.iter_mut().zip(&elapsed) {
+            *sum += *part;
+        }
+        elapsed.iter().sum()
+    });
+    for (connection, elapsed) in corpus.connections.iter().zip(&per_connection) {
+        report::record(&format!("hpack/{path}/{}", connection.name), iters, *elapsed);
+    }
+    total
 }
 
 fn print_sizes(corpus: &Corpus, fields: &[Vec<Vec<HeaderField<'_>>>]) {
-    let (_, ours) = encode_h2fw_conn(fields, &mut Vec::new());
-    let (_, bare) = encode_h2fw_hpack(fields, &mut Vec::new());
+    let ours = encode_h2fw_conn(fields, &mut Vec::new()).sizes;
+    let bare = encode_h2fw_hpack(fields, &mut Vec::new()).sizes;
     assert_eq!(ours, bare, "the connection's header blocks differ from the encoder's");
-    let (_, theirs) = encode_h2_codec(corpus);
+    let theirs = encode_h2_codec(corpus, false).sizes;
     let mut rows = Vec::new();
     let mut totals = (0, 0, 0, 0);
     for ((connection, ours), theirs) in corpus.connections.iter().zip(&ours).zip(&theirs) {
@@ -187,23 +229,55 @@ fn print_sizes(corpus: &Corpus, fields: &[Vec<Vec<HeaderField<'_>>>]) {
 
 fn print_rates(corpus: &Corpus) {
     let (blocks, input) = (corpus.blocks() as f64, corpus.input_bytes() as f64);
-    let rate = |path: &str| report::measured(&format!("hpack/{path}")).map(|m| blocks / m.seconds_per_iter);
+    let rate = |name: &str| report::measured(&format!("hpack/{name}")).map(|m| 1.0 / m.seconds_per_iter);
+    let versus = |ours: Option<f64>, theirs: &str| match (ours, rate(theirs)) {
+        (Some(ours), Some(theirs)) => format!("{}×", report::sig3(ours / theirs)),
+        _ => "–".to_owned(),
+    };
     let mut rows = Vec::new();
     for path in PATHS {
-        let (Some(m), Some(path_rate)) = (report::measured(&format!("hpack/{path}")), rate(path)) else { continue };
-        let versus_h2 = rate("h2_codec").map_or("–".to_owned(), |theirs| format!("{}×", report::sig3(path_rate / theirs)));
+        let Some(m) = report::measured(&format!("hpack/{path}")) else { continue };
         rows.push(vec![
             path.to_owned(),
-            format!("{:.0}", path_rate / 1e3),
+            format!("{:.0}", blocks / m.seconds_per_iter / 1e3),
             report::sig3(input / m.seconds_per_iter / 1e6),
-            report::sig3(m.seconds_per_iter * 1e9 / blocks),
-            versus_h2,
+            format!("{:.0}", m.seconds_per_iter * 1e9 / blocks),
+            versus(rate(path), "h2_codec"),
+            versus(rate(path), "h2_codec_from_bytes"),
             m.iterations.to_string(),
         ]);
     }
     report::print_table(
-        "HPACK encode rate (median of samples)",
-        &["path", "k blocks/s", "MB/s of input", "ns/block", "vs h2", "corpus passes"],
+        "HPACK encode rate, whole corpus (median of samples)",
+        &["path", "k blocks/s", "MB/s of input", "ns/block", "vs h2_codec", "vs h2_codec_from_bytes", "corpus passes"],
+        &rows,
+    );
+
+    let mut rows = Vec::new();
+    for connection in &corpus.connections {
+        let per_block = |path: &str| {
+            report::measured(&format!("hpack/{path}/{}", connection.name))
+                .map(|m| m.seconds_per_iter * 1e9 / connection.blocks.len() as f64)
+        };
+        let cell = |value: Option<f64>| value.map_or("–".to_owned(), |ns| format!("{ns:.0}"));
+        let speed = |ours: Option<f64>, theirs: Option<f64>| match (ours, theirs) {
+            (Some(ours), Some(theirs)) => format!("{}×", report::sig3(theirs / ours)),
+            _ => "–".to_owned(),
+        };
+        let (ours, theirs, theirs_from_bytes) =
+            (per_block("h2fw_conn"), per_block("h2_codec"), per_block("h2_codec_from_bytes"));
+        rows.push(vec![
+            connection.name.to_owned(),
+            cell(ours),
+            cell(theirs),
+            cell(theirs_from_bytes),
+            speed(ours, theirs),
+            speed(ours, theirs_from_bytes),
+        ]);
+    }
+    report::print_table(
+        "HPACK ns/block per connection: h2fw_conn against h2",
+        &["connection", "h2fw_conn", "h2_codec", "h2_codec_from_bytes", "speed vs h2_codec", "vs from_bytes"],
         &rows,
     );
 }
@@ -214,22 +288,29 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let mut group = criterion.benchmark_group("hpack");
     group
-        .throughput(Throughput::ElementsAndBytes { elements: corpus.blocks() as u64, bytes: corpus.input_bytes() as u64 })
+        .throughput(Throughput::ElementsAndBytes {
+            elements: corpus.blocks() as u64,
+            bytes: corpus.input_bytes() as u64,
+        })
         .sampling_mode(SamplingMode::Flat)
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     let mut out = Vec::new();
     group.bench_function("h2fw_hpack", |b| {
-        b.iter_custom(|iters| report::sample("hpack/h2fw_hpack", iters, || encode_h2fw_hpack(&fields, &mut out).0))
+        b.iter_custom(|iters| sample("h2fw_hpack", &corpus, iters, || encode_h2fw_hpack(&fields, &mut out)))
     });
     group.bench_function("h2fw_conn", |b| {
-        b.iter_custom(|iters| report::sample("hpack/h2fw_conn", iters, || encode_h2fw_conn(&fields, &mut out).0))
+        b.iter_custom(|iters| sample("h2fw_conn", &corpus, iters, || encode_h2fw_conn(&fields, &mut out)))
     });
-    group.bench_function("h2_codec", |b| b.iter_custom(|iters| report::sample("hpack/h2_codec", iters, || encode_h2_codec(&corpus).0)));
+    group.bench_function("h2_codec", |b| {
+        b.iter_custom(|iters| sample("h2_codec", &corpus, iters, || encode_h2_codec(&corpus, false)))
+    });
+    group.bench_function("h2_codec_from_bytes", |b| {
+        b.iter_custom(|iters| sample("h2_codec_from_bytes", &corpus, iters, || encode_h2_codec(&corpus, true)))
+    });
     group.finish();
     criterion.final_summary();
     print_rates(&corpus);
     print_sizes(&corpus, &fields);
 }
-

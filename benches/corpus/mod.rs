@@ -207,7 +207,8 @@ fn grpc_server(rng: &mut Rng, messages: usize) -> Connection {
         if rng.chance(92) {
             trailers.push("grpc-status", "0");
         } else {
-            const ERRORS: [(&str, &str); 3] = [("5", "order%20not%20found"), ("4", "deadline%20exceeded"), ("14", "upstream%20unavailable")];
+            const ERRORS: [(&str, &str); 3] =
+                [("5", "order%20not%20found"), ("4", "deadline%20exceeded"), ("14", "upstream%20unavailable")];
             let (status, message) = ERRORS[rng.below(ERRORS.len())];
             trailers.push("grpc-status", status);
             trailers.push("grpc-message", message);
@@ -234,7 +235,8 @@ const CHROME_UA: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
 
 fn browser(rng: &mut Rng, messages: usize) -> Connection {
-    const PAGES: &[&str] = &["/", "/products", "/products/espresso-grinder-m2", "/cart", "/account/orders", "/search?q=burr+grinder"];
+    const PAGES: &[&str] =
+        &["/", "/products", "/products/espresso-grinder-m2", "/cart", "/account/orders", "/search?q=burr+grinder"];
     let cookies = format!(
         "_ga=GA1.2.{}.{}; _gid=GA1.2.{}.{}; session_id={}; csrftoken={}; prefs=lang%3Den%26currency%3DEUR%26theme%3Ddark; ab_bucket=checkout-v3-b; _fbp=fb.1.{}.{}",
         rng.below(1 << 30),
@@ -258,10 +260,17 @@ fn browser(rng: &mut Rng, messages: usize) -> Connection {
         blocks.push(browser_request(document, Resource::Document, &cookie, None));
         for index in 0..(12 + rng.below(24)) {
             let (path, resource) = match rng.below(10) {
-                0..=1 => (format!("/static/css/{}.{build}.css", rng.pick(&["app", "vendor", "print"])), Resource::Style),
+                0..=1 => {
+                    (format!("/static/css/{}.{build}.css", rng.pick(&["app", "vendor", "print"])), Resource::Style)
+                }
                 2..=4 => (format!("/static/js/chunk-{}.{build}.js", index + rng.below(40)), Resource::Script),
                 5..=8 => (
-                    format!("/img/{}/{}-{}w.webp", rng.pick(&["products", "banners", "icons"]), rng.hex(10), rng.pick(&["320", "640", "1280"])),
+                    format!(
+                        "/img/{}/{}-{}w.webp",
+                        rng.pick(&["products", "banners", "icons"]),
+                        rng.hex(10),
+                        rng.pick(&["320", "640", "1280"])
+                    ),
                     Resource::Image,
                 ),
                 _ => (format!("/api/cart/summary?ts={}", 1_741_680_000 + blocks.len()), Resource::Fetch),
@@ -300,7 +309,13 @@ fn browser_request(path: &str, resource: Resource, cookie: &str, referer: Option
         ),
         Resource::Style => ("text/css,*/*;q=0.1", "same-origin", "no-cors", "style", "u=0"),
         Resource::Script => ("*/*", "same-origin", "no-cors", "script", "u=1"),
-        Resource::Image => ("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", "same-origin", "no-cors", "image", "u=5, i"),
+        Resource::Image => (
+            "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+            "same-origin",
+            "no-cors",
+            "image",
+            "u=5, i",
+        ),
         Resource::Fetch => ("application/json", "same-origin", "cors", "empty", "u=1, i"),
     };
     block.push("accept", accept);

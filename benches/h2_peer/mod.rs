@@ -24,7 +24,11 @@ impl AsyncWrite for MemoryIo {
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, _: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let mut total = 0;
         for buf in bufs {
             self.written.extend_from_slice(buf);

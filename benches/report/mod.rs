@@ -14,9 +14,14 @@ static SAMPLES: Mutex<BTreeMap<String, Vec<(u64, Duration)>>> = Mutex::new(BTree
 /// criterion `iter_custom`.
 pub fn sample(name: &str, iters: u64, mut iteration: impl FnMut() -> Duration) -> Duration {
     let elapsed = (0..iters).map(|_| iteration()).sum();
+    record(name, iters, elapsed);
+    elapsed
+}
+
+/// Records a sample of `iters` iterations that took `elapsed` under `name`.
+pub fn record(name: &str, iters: u64, elapsed: Duration) {
     let mut samples = SAMPLES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     samples.entry(name.to_owned()).or_default().push((iters, elapsed));
-    elapsed
 }
 
 /// Time taken by `work`.
