@@ -2,7 +2,9 @@
 //! of `wit/writer.wit` and the library's, and nothing else.
 //!
 //! Every allocation made here on a call path is fallible: a refused
-//! `memory.grow` becomes the typed `out-of-memory` error, never a trap.
+//! `memory.grow` becomes the typed `out-of-memory` error, never a trap. A
+//! small reserve (see [`reserve`]) lets a capped instance still take call
+//! arguments and hand out drained bytes once its memory is full.
 
 use core::cell::RefCell;
 use core::fmt::{self, Display, Write as _};
@@ -34,6 +36,7 @@ struct ConnectionResource(RefCell<Connection>);
 
 impl wit::GuestConnection for ConnectionResource {
     fn new(config: wit::Config) -> Self {
+        reserve::refill();
         ConnectionResource(RefCell::new(Connection::new(config_from_wit(config))))
     }
 
@@ -175,8 +178,20 @@ impl wit::GuestConnection for ConnectionResource {
     }
 
     fn drain(&self, max_bytes: u32) -> Result<Vec<u8>, wit::Error> {
+        let mut connection = self.0.borrow_mut();
         let mut out = Vec::new();
-        self.0.borrow_mut().drain(max_bytes as usize, &mut out).map_err(error_to_wit)?;
+        let drained = match connection.drain(max_bytes as usize, &mut out) {
+            // Memory is full: give up the reserve and hand out at most its
+            // size, into a buffer that fits where the reserve was.
+            Err(conn::Error::Pool(PoolError::OutOfMemory { .. })) if reserve::release() => {
+                let limit = (max_bytes as usize).min(reserve::LEN);
+                out.try_reserve_exact(limit).map_err(|_| oom_error(limit))?;
+                connection.drain(limit, &mut out)
+            }
+            result => result,
+        };
+        drained.map_err(error_to_wit)?;
+        reserve::refill();
         Ok(out)
     }
 
@@ -215,6 +230,7 @@ fn config_from_wit(config: wit::Config) -> conn::Config {
         stream_high_watermark: config.stream_high_watermark as usize,
         conn_high_watermark: config.conn_high_watermark as usize,
         max_header_table_size: config.max_header_table_size as usize,
+        output_high_watermark: config.output_high_watermark as usize,
     }
 }
 
@@ -232,6 +248,7 @@ fn config_to_wit(config: &conn::Config) -> wit::Config {
         stream_high_watermark: len_to_wit(config.stream_high_watermark),
         conn_high_watermark: len_to_wit(config.conn_high_watermark),
         max_header_table_size: len_to_wit(config.max_header_table_size),
+        output_high_watermark: len_to_wit(config.output_high_watermark),
     }
 }
 
@@ -288,6 +305,9 @@ fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
         open_streams: len_to_wit(stats.open_streams),
         frames: stats.frames,
         bytes_drained: stats.bytes_drained,
+        pending_streams: len_to_wit(stats.pending_streams),
+        trailer_bytes: len_to_wit(stats.trailer_bytes),
+        conn_window: stats.conn_window,
     })
 }
 
@@ -454,4 +474,75 @@ fn try_to_string(value: &impl Display) -> Result<String, usize> {
     // The capacity is exact, so this write does not allocate.
     let _ = write!(text, "{value}");
     Ok(text)
+}
+
+/// Memory set aside while the allocator allows it, and given up the moment it
+/// refuses: then the canonical ABI can still lower a call's arguments (up to
+/// [`reserve::LEN`] bytes) and `drain` can still hand bytes out, so that a
+/// host that caps linear memory gets typed errors and can drain its way
+/// back, instead of a trap.
+mod reserve {
+    use std::alloc::{Layout, alloc, handle_alloc_error, realloc};
+    use std::cell::RefCell;
+
+    /// Size of the reserve: one wasm page.
+    pub const LEN: usize = 64 << 10;
+
+    thread_local! {
+        static RESERVE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Takes the reserve back if it was given up and memory allows.
+    pub fn refill() {
+        RESERVE.with_borrow_mut(|reserve| {
+            if reserve.capacity() == 0 {
+                // Failure is fine: the reserve is taken on a later call.
+                let _ = reserve.try_reserve_exact(LEN);
+            }
+        });
+    }
+
+    /// Frees the reserve; `false` if it was already given up.
+    pub fn release() -> bool {
+        RESERVE.with_borrow_mut(|reserve| {
+            reserve.capacity() > 0 && {
+                *reserve = Vec::new();
+                true
+            }
+        })
+    }
+
+    /// The canonical ABI's allocator (where the host lowers call arguments),
+    /// replacing wit-bindgen's default, which traps as soon as the allocator
+    /// refuses. This one first gives up the reserve and tries again. If that
+    /// fails too, it traps: the canonical ABI has no way to report an error.
+    ///
+    /// # Safety
+    /// The canonical ABI's `realloc` contract: `old_ptr`/`old_len`/`align`
+    /// describe an allocation made here (or `old_len` is 0), `align` is a
+    /// power of two.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cabi_realloc(old_ptr: *mut u8, old_len: usize, align: usize, new_len: usize) -> *mut u8 {
+        if new_len == 0 {
+            // A dangling, aligned pointer for a zero-sized allocation.
+            return align as *mut u8;
+        }
+        // SAFETY: the caller's contract; `new_len` is not zero.
+        let attempt = || unsafe {
+            if old_len == 0 {
+                alloc(Layout::from_size_align_unchecked(new_len, align))
+            } else {
+                realloc(old_ptr, Layout::from_size_align_unchecked(old_len, align), new_len)
+            }
+        };
+        let mut ptr = attempt();
+        if ptr.is_null() && release() {
+            ptr = attempt();
+        }
+        if ptr.is_null() {
+            // SAFETY: as above.
+            handle_alloc_error(unsafe { Layout::from_size_align_unchecked(new_len, align) });
+        }
+        ptr
+    }
 }

@@ -2,6 +2,7 @@
 //! scripts, and drives stream mixes through the native or component writer.
 
 pub mod bench;
+pub mod mix;
 pub mod runtime;
 pub mod script;
 pub mod writer;

@@ -305,6 +305,7 @@ fn config_to_wit(config: &Config) -> wit::Config {
         stream_high_watermark: size_to_wit(config.stream_high_watermark),
         conn_high_watermark: size_to_wit(config.conn_high_watermark),
         max_header_table_size: size_to_wit(config.max_header_table_size),
+        output_high_watermark: size_to_wit(config.output_high_watermark),
     }
 }
 
@@ -322,6 +323,7 @@ fn config_from_wit(config: &wit::Config) -> Config {
         stream_high_watermark: config.stream_high_watermark as usize,
         conn_high_watermark: config.conn_high_watermark as usize,
         max_header_table_size: config.max_header_table_size as usize,
+        output_high_watermark: config.output_high_watermark as usize,
     }
 }
 
@@ -434,6 +436,9 @@ fn stats_from_wit(stats: wit::Stats) -> Stats {
         open_streams: stats.open_streams as usize,
         frames: stats.frames,
         bytes_drained: stats.bytes_drained,
+        pending_streams: stats.pending_streams as usize,
+        trailer_bytes: stats.trailer_bytes as usize,
+        conn_window: stats.conn_window,
     }
 }
 

@@ -1,0 +1,169 @@
+//! The component's interface carries the library's behaviour unchanged:
+//! the same defaults, the same typed errors with the same messages, the same
+//! statistics, and `send-batch` does what the calls it batches would do.
+
+use h2fw::conn::{Config, Connection, HeadersOptions, StreamHints};
+use h2fw::frame::{Frame, Priority};
+use h2fw::hpack::HeaderField;
+use h2fw::pool::Policy;
+use h2fw_host::runtime::ComponentWriter;
+use h2fw_host::writer::{ErrorKind, WriteError, Writer};
+
+fn field<'a>(name: &'a str, value: &'a str) -> HeaderField<'a> {
+    HeaderField { name: name.as_bytes(), value: value.as_bytes(), sensitive: false }
+}
+
+fn request() -> Vec<HeaderField<'static>> {
+    vec![field(":method", "POST"), field(":scheme", "https"), field(":path", "/"), field(":authority", "example.com")]
+}
+
+/// Small limits, so that watermarks, the budget and the largest class are
+/// reachable in a test.
+fn small_config() -> Config {
+    let mut config = Config::new(Policy::Tiered);
+    config.stream_high_watermark = 4096;
+    config.pool.max_class = 64 << 10;
+    config.pool.budget_bytes = 256 << 10;
+    config
+}
+
+fn drain_all(writer: &mut dyn Writer) -> Vec<u8> {
+    let mut out = Vec::new();
+    while writer.drain(1 << 20, &mut out).unwrap() > 0 {}
+    out
+}
+
+#[test]
+fn default_config_is_the_library_default() {
+    for policy in [Policy::Tiered, Policy::Go7, Policy::Single] {
+        assert_eq!(ComponentWriter::default_config(policy).unwrap(), Config::new(policy), "{policy:?}");
+    }
+}
+
+type Call = fn(&mut dyn Writer) -> Result<(), WriteError>;
+
+/// One invalid call per error case the host can provoke, with the kind it must get.
+fn invalid_calls() -> Vec<(&'static str, ErrorKind, Call)> {
+    vec![
+        ("window increment 0", ErrorKind::Frame, |w| w.write_frame(&Frame::WindowUpdate { stream: 0, increment: 0 })),
+        ("stream id 0 on DATA", ErrorKind::Frame, |w| {
+            w.write_frame(&Frame::Data { stream: 0, data: b"x", end_stream: false, pad_length: None })
+        }),
+        ("reserved bit", ErrorKind::Frame, |w| w.write_frame(&Frame::RstStream { stream: 1 << 31, error_code: 0 })),
+        ("self dependency", ErrorKind::Frame, |w| {
+            let priority = Priority { stream_dependency: 3, weight: 0, exclusive: false };
+            w.write_frame(&Frame::Priority { stream: 3, priority })
+        }),
+        ("core extension type", ErrorKind::Frame, |w| {
+            w.write_frame(&Frame::Extension { frame_type: 1, flags: 0, stream: 1, payload: b"" })
+        }),
+        ("ENABLE_PUSH 2", ErrorKind::Frame, |w| w.apply_peer_settings(&[(2, 2)])),
+        ("MAX_FRAME_SIZE too small", ErrorKind::Frame, |w| w.apply_peer_settings(&[(5, 100)])),
+        ("uppercase name", ErrorKind::Hpack, |w| {
+            w.write_headers(1, &[field(":method", "GET"), field("X-Upper", "v")], HeadersOptions::default())
+        }),
+        ("connection header", ErrorKind::Hpack, |w| {
+            w.write_headers(1, &[field("connection", "close")], HeadersOptions::default())
+        }),
+        ("pseudo after regular", ErrorKind::Hpack, |w| {
+            w.write_headers(1, &[field("accept", "*/*"), field(":path", "/")], HeadersOptions::default())
+        }),
+        ("value with CR", ErrorKind::Hpack, |w| w.write_headers(1, &[field("x-a", "a\rb")], HeadersOptions::default())),
+        ("send on a stream never opened", ErrorKind::StreamNotOpen, |w| w.send(99, b"data").map(drop)),
+        ("open stream 0", ErrorKind::StreamIdInvalid, |w| w.open_stream(0, &request(), StreamHints::default(), false)),
+        ("open a stream again", ErrorKind::StreamIdInvalid, |w| {
+            w.open_stream(1, &request(), StreamHints::default(), false)?;
+            w.open_stream(1, &request(), StreamHints::default(), false)
+        }),
+        ("window overflow", ErrorKind::WindowOverflow, |w| w.apply_window_update(0, (1 << 31) - 1)),
+        ("above the stream watermark", ErrorKind::WouldBlock, |w| {
+            w.open_stream(1, &request(), StreamHints::default(), false)?;
+            loop {
+                w.send(1, &[7; 4096])?;
+            }
+        }),
+        ("over the budget", ErrorKind::Budget, |w| {
+            for stream in (1..).step_by(2) {
+                w.open_stream(stream, &request(), StreamHints::default(), false)?;
+                w.send(stream, &[7; 4096])?;
+            }
+            unreachable!()
+        }),
+        ("header block larger than the largest class", ErrorKind::TooLarge, |w| {
+            let value = "v".repeat(100 << 10);
+            w.write_headers(1, &[field(":method", "GET"), field("x-big", &value)], HeadersOptions::default())
+        }),
+    ]
+}
+
+#[test]
+fn errors_are_the_library_errors_and_leave_the_connection_usable() {
+    for (name, kind, call) in invalid_calls() {
+        let mut native = Connection::new(small_config());
+        let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+        let native_error = call(&mut native).expect_err(name);
+        let component_error = call(&mut component).expect_err(name);
+        let WriteError::Rejected { kind: native_kind, message: native_message } = native_error else { unreachable!() };
+        let WriteError::Rejected { kind: component_kind, message } = component_error else {
+            panic!("{name}: {component_error}")
+        };
+        assert_eq!(native_kind, kind, "{name}: {native_message}");
+        assert_eq!(component_kind, kind, "{name}: {message}");
+        if kind == ErrorKind::TooLarge {
+            // The HPACK worst-case bound counts integers of usize::BITS, so
+            // the bytes requested differ between the 64-bit native build and
+            // the 32-bit guest; the limit they hit is the same.
+            assert!(message.ends_with("the largest buffer class is 65536"), "{name}: {message}");
+        } else {
+            assert_eq!(message, native_message, "{name}");
+        }
+
+        // Still usable, and still in step with the library.
+        for writer in [&mut native as &mut dyn Writer, &mut component] {
+            writer.write_frame(&Frame::Ping { opaque_data: *b"stillok!", ack: false }).unwrap();
+        }
+        let bytes = drain_all(&mut native);
+        let ping = [&[0, 0, 8, 6, 0, 0, 0, 0, 0][..], b"stillok!"].concat();
+        assert!(bytes.windows(ping.len()).any(|window| window == ping), "{name}: no PING after the error");
+        assert_eq!(drain_all(&mut component), bytes, "{name}");
+    }
+}
+
+#[test]
+fn statistics_are_the_library_statistics() {
+    let mut native = Connection::new(small_config());
+    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    for writer in [&mut native as &mut dyn Writer, &mut component] {
+        writer.write_preface().unwrap();
+        writer.open_stream(1, &request(), StreamHints { content_length: Some(10_000) }, false).unwrap();
+        writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
+        writer.send(1, &[1; 3000]).unwrap();
+        writer.send(3, &[3; 100]).unwrap();
+        writer.drain(500, &mut Vec::new()).unwrap();
+    }
+    let stats = Writer::stats(&mut native).unwrap();
+    assert!(stats.live_bytes > 0 && stats.open_streams == 2 && !stats.pool.classes.is_empty(), "{stats:?}");
+    assert_eq!(component.stats().unwrap(), stats);
+}
+
+#[test]
+fn send_batch_stops_at_the_first_error_after_sending_the_items_before_it() {
+    let mut native = Connection::new(Config::new(Policy::Tiered));
+    let mut component = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
+    for writer in [&mut native as &mut dyn Writer, &mut component] {
+        writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
+        writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
+    }
+    let items =
+        vec![(1, vec![b'a'; 100]), (3, vec![b'b'; 7]), (1, vec![b'c'; 300]), (9, vec![b'd'; 5]), (3, vec![b'e'; 9])];
+    let (accepted, error) = component.send_batch(&items).unwrap();
+    assert_eq!(accepted, [100, 7, 300]);
+    assert!(matches!(error, Some(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{error:?}");
+    for (stream, data) in &items[..3] {
+        native.send(*stream, data).unwrap();
+    }
+    assert_eq!(drain_all(&mut component), drain_all(&mut native));
+
+    let (accepted, error) = component.send_batch(&[(3, vec![b'f'; 11]), (1, vec![])]).unwrap();
+    assert_eq!((accepted, error.is_none()), (vec![11, 0], true));
+}
