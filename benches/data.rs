@@ -9,6 +9,7 @@
 //!
 //! `cargo bench --bench data`
 
+mod clock;
 mod h2_peer;
 mod report;
 mod wire;
@@ -127,7 +128,7 @@ fn bench_frame_size(
     let mut out = vec![0u8; UNIT];
     group.bench_function("memcpy", |b| {
         b.iter_custom(|iters| {
-            report::sample(&name("memcpy"), iters, || report::stopwatch(|| out.copy_from_slice(black_box(body))))
+            report::sample(&name("memcpy"), iters, || clock::time(|| out.copy_from_slice(black_box(body))).1)
         })
     });
 
@@ -137,7 +138,7 @@ fn bench_frame_size(
     group.bench_function("memcpy_framed", |b| {
         b.iter_custom(|iters| {
             report::sample(&name("memcpy_framed"), iters, || {
-                report::stopwatch(|| {
+                clock::time(|| {
                     let frames = out.chunks_mut(FRAME_HEADER_LEN + frame_size);
                     for (frame, payload) in frames.zip(black_box(body).chunks(frame_size)) {
                         let (header, rest) = frame.split_at_mut(FRAME_HEADER_LEN);
@@ -145,6 +146,7 @@ fn bench_frame_size(
                         rest.copy_from_slice(payload);
                     }
                 })
+                .1
             })
         })
     });
@@ -154,10 +156,11 @@ fn bench_frame_size(
     group.bench_function("h2fw_frame", |b| {
         b.iter_custom(|iters| {
             report::sample(&name("h2fw_frame"), iters, || {
-                report::stopwatch(|| {
+                clock::time(|| {
                     out.clear();
                     black_box(&data).encode(&mut out, frame_size as u32).expect("frame layer refused DATA");
                 })
+                .1
             })
         })
     });
@@ -169,9 +172,8 @@ fn bench_frame_size(
         b.iter_custom(|iters| {
             let path = path.get_or_insert_with(|| ConnectionPath::new(frame_size).expect("connection setup"));
             report::sample(&name("h2fw_conn"), iters, || {
-                report::stopwatch(|| {
-                    path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA")
-                })
+                clock::time(|| path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA"))
+                    .1
             })
         })
     });
@@ -183,13 +185,14 @@ fn bench_frame_size(
     group.bench_function("h2_codec", |b| {
         b.iter_custom(|iters| {
             report::sample(&name("h2_codec"), iters, || {
-                report::stopwatch(|| {
+                clock::time(|| {
                     codec.get_mut().written.clear();
                     for start in (0..UNIT).step_by(frame_size) {
                         let payload = shared.slice(start..(start + frame_size).min(UNIT));
                         h2_peer::write(&mut codec, Data::new(StreamId::from(STREAM), payload).into());
                     }
                 })
+                .1
             })
         })
     });

@@ -9,6 +9,7 @@
 //!
 //! `cargo bench --bench hpack`
 
+mod clock;
 mod corpus;
 mod h2_peer;
 mod report;
@@ -117,11 +118,14 @@ fn encode_h2fw_hpack(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) ->
     for connection in fields {
         let mut encoder = Encoder::new();
         out.clear();
-        pass.elapsed.push(report::stopwatch(|| {
-            for block in connection {
-                encoder.encode(black_box(block), out).expect("h2fw refused a corpus block");
-            }
-        }));
+        pass.elapsed.push(
+            clock::time(|| {
+                for block in connection {
+                    encoder.encode(black_box(block), out).expect("h2fw refused a corpus block");
+                }
+            })
+            .1,
+        );
         pass.sizes.push(out.len());
     }
     pass
@@ -133,13 +137,18 @@ fn encode_h2fw_conn(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) -> 
     for connection in fields {
         let mut writer = Connection::new(Config::new(Policy::Tiered));
         out.clear();
-        pass.elapsed.push(report::stopwatch(|| {
-            for (index, block) in connection.iter().enumerate() {
-                let options = HeadersOptions::default();
-                writer.write_headers(stream_of(index), black_box(block), options).expect("h2fw refused a corpus block");
-                writer.drain(usize::MAX, out).expect("drain");
-            }
-        }));
+        pass.elapsed.push(
+            clock::time(|| {
+                for (index, block) in connection.iter().enumerate() {
+                    let options = HeadersOptions::default();
+                    writer
+                        .write_headers(stream_of(index), black_box(block), options)
+                        .expect("h2fw refused a corpus block");
+                    writer.drain(usize::MAX, out).expect("drain");
+                }
+            })
+            .1,
+        );
         pass.sizes.push(block_bytes(out));
     }
     pass
@@ -166,10 +175,10 @@ fn encode_h2_codec(corpus: &Corpus, from_bytes: bool) -> Pass {
                 .collect()
         };
         pass.elapsed.push(if from_bytes {
-            report::stopwatch(|| encode(build()))
+            clock::time(|| encode(build())).1
         } else {
             let frames = build();
-            report::stopwatch(|| encode(frames))
+            clock::time(|| encode(frames)).1
         });
         pass.sizes.push(block_bytes(&codec.get_mut().written));
     }

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Samples per bench name: `(iterations, elapsed)` of each timed call,
 /// criterion's warm-up included.
 static SAMPLES: Mutex<BTreeMap<String, Vec<(u64, Duration)>>> = Mutex::new(BTreeMap::new());
 
-/// Runs `iters` iterations, each returning the time of its measured part,
+/// Runs `iters` iterations, each returning the time of its measured part
+/// (taken with [`crate::clock`]),
 /// records the sample under `name` and returns the total: the body of a
 /// criterion `iter_custom`.
 pub fn sample(name: &str, iters: u64, mut iteration: impl FnMut() -> Duration) -> Duration {
@@ -22,13 +23,6 @@ pub fn sample(name: &str, iters: u64, mut iteration: impl FnMut() -> Duration) -
 pub fn record(name: &str, iters: u64, elapsed: Duration) {
     let mut samples = SAMPLES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     samples.entry(name.to_owned()).or_default().push((iters, elapsed));
-}
-
-/// Time taken by `work`.
-pub fn stopwatch(work: impl FnOnce()) -> Duration {
-    let start = Instant::now();
-    work();
-    start.elapsed()
 }
 
 /// What the run measured for one bench.

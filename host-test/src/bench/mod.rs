@@ -3,18 +3,20 @@
 //! the component under wasmtime, and the table shows the component's cost as
 //! a ratio to native.
 //!
-//! Rounds alternate native and component runs and each side reports the
-//! median run, so load from other processes on a shared machine lands on
-//! both sides alike.
+//! Runs are timed in thread CPU time ([`clock`]), and rounds alternate
+//! native and component runs with each side reporting its median run, so
+//! load from other processes on a shared machine lands on both sides alike.
 
 pub mod cli;
 
+#[path = "../../../benches/clock/mod.rs"]
+mod clock;
 #[path = "../../../benches/corpus/mod.rs"]
 mod corpus;
 #[path = "../../../benches/wire/mod.rs"]
 mod wire;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use h2fw::conn::{Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{FRAME_HEADER_LEN, setting};
@@ -156,11 +158,10 @@ pub fn data(side: Side, body: &[u8], frame_size: usize, repeat: usize) -> anyhow
     let mut elapsed = Duration::ZERO;
     for _ in 0..repeat {
         out.clear();
-        let start = Instant::now();
-        for piece in body.chunks(frame_size) {
-            send_all(writer.as_mut(), 1, piece, &mut out)?;
-        }
-        elapsed += start.elapsed();
+        let (sent, took) =
+            clock::time(|| body.chunks(frame_size).try_for_each(|piece| send_all(writer.as_mut(), 1, piece, &mut out)));
+        sent?;
+        elapsed += took;
         check_data(&out, body.len(), frame_size)?;
         writer.apply_window_update(0, body.len() as u32)?;
         writer.apply_window_update(1, body.len() as u32)?;
@@ -192,12 +193,14 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
             .collect();
         let mut writer = side.writer(&Config::new(Policy::Tiered))?;
         out.clear();
-        let start = Instant::now();
-        for (index, fields) in blocks.iter().enumerate() {
-            writer.write_headers(1 + 2 * index as u32, fields, HeadersOptions::default())?;
-            writer.drain(DRAIN_ALL, &mut out)?;
-        }
-        elapsed += start.elapsed();
+        let (written, took) = clock::time(|| {
+            blocks.iter().enumerate().try_for_each(|(index, fields)| {
+                writer.write_headers(1 + 2 * index as u32, fields, HeadersOptions::default())?;
+                writer.drain(DRAIN_ALL, &mut out).map(drop)
+            })
+        });
+        written?;
+        elapsed += took;
     }
     Ok(elapsed)
 }
@@ -208,12 +211,10 @@ pub fn small_frames(side: Side, message: &[u8], streams: u32, count: usize) -> a
     let mut writer = side.writer(&Config::new(Policy::Tiered))?;
     open_streams(writer.as_mut(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
     let mut out = Vec::with_capacity(count * (message.len() + FRAME_HEADER_LEN));
-    let start = Instant::now();
-    for index in 0..count {
-        let stream = 1 + 2 * (index as u32 % streams);
-        send_all(writer.as_mut(), stream, message, &mut out)?;
-    }
-    let elapsed = start.elapsed();
+    let (sent, elapsed) = clock::time(|| {
+        (0..count).try_for_each(|index| send_all(writer.as_mut(), 1 + 2 * (index as u32 % streams), message, &mut out))
+    });
+    sent?;
     check_data(&out, count * message.len(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize)?;
     Ok(elapsed)
 }
@@ -247,12 +248,13 @@ fn batched(
         (0..batch).map(|index| (1 + 2 * (index as u32 % streams), message.to_vec())).collect();
     let batches = count / batch.max(1);
     let mut out = Vec::with_capacity(batches * batch * (message.len() + FRAME_HEADER_LEN));
-    let start = Instant::now();
-    for _ in 0..batches {
-        writer.send_batch(&items)?;
-        writer.drain(DRAIN_ALL, &mut out)?;
-    }
-    let elapsed = start.elapsed();
+    let (sent, elapsed) = clock::time(|| {
+        (0..batches).try_for_each(|_| {
+            writer.send_batch(&items)?;
+            writer.drain(DRAIN_ALL, &mut out).map(drop)
+        })
+    });
+    sent?;
     check_data(&out, batches * batch * message.len(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize)?;
     Ok(elapsed)
 }
