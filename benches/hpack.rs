@@ -131,10 +131,15 @@ fn encode_h2fw_hpack(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) ->
     pass
 }
 
-/// Encodes every connection as HEADERS frames through h2fw's connection.
-fn encode_h2fw_conn(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) -> Pass {
+/// Encodes every connection as HEADERS frames through h2fw's connection;
+/// `inspect` sees each connection's wire bytes (untimed).
+fn encode_h2fw_conn(
+    fields: &[Vec<Vec<HeaderField<'_>>>],
+    out: &mut Vec<u8>,
+    mut inspect: impl FnMut(usize, &[u8]),
+) -> Pass {
     let mut pass = Pass::new();
-    for connection in fields {
+    for (index, connection) in fields.iter().enumerate() {
         let mut writer = Connection::new(Config::new(Policy::Tiered));
         out.clear();
         pass.elapsed.push(
@@ -150,8 +155,41 @@ fn encode_h2fw_conn(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) -> 
             .1,
         );
         pass.sizes.push(block_bytes(out));
+        inspect(index, out);
     }
     pass
+}
+
+/// Checks that `h2`'s decoder reads `wire` back as exactly `connection`'s
+/// blocks: the sizes compared below are of correct encodings.
+fn check_decodes(connection: &corpus::Connection, wire: &[u8]) {
+    let frames = h2_peer::decode(wire, h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize)
+        .unwrap_or_else(|error| panic!("{}: h2 cannot decode: {error:?}", connection.name));
+    assert_eq!(frames.len(), connection.blocks.len(), "{}: one HEADERS frame per block", connection.name);
+    for (index, (frame, block)) in frames.into_iter().zip(&connection.blocks).enumerate() {
+        let h2::frame::Frame::Headers(headers) = frame else {
+            panic!("{}: frame {index} is not HEADERS", connection.name)
+        };
+        let (pseudo, map) = headers.into_parts();
+        let mut decoded: Vec<(String, String)> = [
+            (":method", pseudo.method.as_ref().map(|method| method.as_str().to_owned())),
+            (":scheme", pseudo.scheme.as_deref().map(str::to_owned)),
+            (":authority", pseudo.authority.as_deref().map(str::to_owned)),
+            (":path", pseudo.path.as_deref().map(str::to_owned)),
+            (":status", pseudo.status.map(|status| status.as_str().to_owned())),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+        .collect();
+        decoded.extend(
+            map.iter().map(|(name, value)| {
+                (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+            }),
+        );
+        let expected: Vec<(String, String)> =
+            block.fields.iter().map(|field| (field.name.clone(), field.value.clone())).collect();
+        assert_eq!(decoded, expected, "{}: block {index} decodes differently", connection.name);
+    }
 }
 
 /// Encodes every connection as HEADERS frames through `h2`'s codec. With
@@ -202,7 +240,8 @@ fn sample(path: &str, corpus: &Corpus, iters: u64, mut pass: impl FnMut() -> Pas
 }
 
 fn print_sizes(corpus: &Corpus, fields: &[Vec<Vec<HeaderField<'_>>>]) {
-    let ours = encode_h2fw_conn(fields, &mut Vec::new()).sizes;
+    let ours =
+        encode_h2fw_conn(fields, &mut Vec::new(), |index, wire| check_decodes(&corpus.connections[index], wire)).sizes;
     let bare = encode_h2fw_hpack(fields, &mut Vec::new()).sizes;
     assert_eq!(ours, bare, "the connection's header blocks differ from the encoder's");
     let theirs = encode_h2_codec(corpus, false).sizes;
@@ -230,7 +269,7 @@ fn print_sizes(corpus: &Corpus, fields: &[Vec<Vec<HeaderField<'_>>>]) {
         format!("{:.3}", ours as f64 / theirs as f64),
     ]);
     report::print_table(
-        "HPACK encoded size (header block bytes, frame headers excluded)",
+        "HPACK encoded size (header block bytes, frame headers excluded; h2fw's blocks checked by h2's decoder)",
         &["connection", "blocks", "input bytes", "h2fw", "h2", "h2fw / h2"],
         &rows,
     );
@@ -294,7 +333,7 @@ fn print_rates(corpus: &Corpus) {
 fn main() {
     let corpus = Corpus::generate(MESSAGES);
     let fields = h2fw_fields(&corpus);
-    let mut criterion = Criterion::default().configure_from_args();
+    let mut criterion = Criterion::default().without_plots().configure_from_args();
     let mut group = criterion.benchmark_group("hpack");
     group
         .throughput(Throughput::ElementsAndBytes {
@@ -310,7 +349,7 @@ fn main() {
         b.iter_custom(|iters| sample("h2fw_hpack", &corpus, iters, || encode_h2fw_hpack(&fields, &mut out)))
     });
     group.bench_function("h2fw_conn", |b| {
-        b.iter_custom(|iters| sample("h2fw_conn", &corpus, iters, || encode_h2fw_conn(&fields, &mut out)))
+        b.iter_custom(|iters| sample("h2fw_conn", &corpus, iters, || encode_h2fw_conn(&fields, &mut out, |_, _| ())))
     });
     group.bench_function("h2_codec", |b| {
         b.iter_custom(|iters| sample("h2_codec", &corpus, iters, || encode_h2_codec(&corpus, false)))
