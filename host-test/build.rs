@@ -9,8 +9,9 @@ use std::process::Command;
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("host-test lives inside the workspace").to_path_buf();
-    for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    // Relative to this package, so the paths stay right wherever the tree is.
+    for watched in ["../src", "../wit", "../Cargo.toml", "../Cargo.lock"] {
+        println!("cargo:rerun-if-changed={watched}");
     }
 
     let target_dir = guest_target_dir();

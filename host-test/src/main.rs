@@ -1,5 +1,6 @@
 //! `h2fw`: encodes frame scripts through the h2fw component (or the native
-//! library) and runs stream mixes.
+//! library) and runs stream mixes. Without a subcommand it runs `stream-mix`
+//! with its defaults (the seed scenario under every policy).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -10,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use h2fw::conn::{Config, Connection};
 use h2fw::pool::Policy;
+use h2fw_host::mix::cli::{self as mix, StreamMixArgs};
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::script;
 use h2fw_host::writer::Writer;
@@ -26,9 +28,8 @@ struct Cli {
 enum Command {
     /// Encode a frame script (JSON Lines, docs/frame-script.md) into wire bytes.
     Encode(EncodeArgs),
-    // TODO(lead): `stream-mix` (and the default run without a subcommand)
-    // delegates to `h2fw_host::mix::cli::{StreamMixArgs, run}` once the `mix`
-    // branch is merged.
+    /// Run stream mixes under each pool policy and report memory (the default).
+    StreamMix(StreamMixArgs),
 }
 
 #[derive(clap::Args)]
@@ -47,7 +48,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Some(Command::Encode(args)) => encode(args),
-        None => Err(anyhow::anyhow!("no subcommand given (see `h2fw --help`)")),
+        Some(Command::StreamMix(args)) => mix::run(args),
+        None => mix::run(&StreamMixArgs::default()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
