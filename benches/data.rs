@@ -73,7 +73,9 @@ struct ConnectionPath {
     connection: Connection,
 }
 
+/// The stream the body goes out on.
 const STREAM: u32 = 1;
+/// Its request headers.
 const REQUEST: [HeaderField<'static>; 4] = [
     HeaderField { name: b":method", value: b"POST", sensitive: false },
     HeaderField { name: b":scheme", value: b"https", sensitive: false },
