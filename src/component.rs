@@ -196,7 +196,8 @@ impl wit::GuestConnection for ConnectionResource {
     }
 
     fn stats(&self) -> Result<wit::Stats, wit::Error> {
-        stats_to_wit(&self.0.borrow().stats())
+        let stats = self.0.borrow().try_stats().map_err(error_to_wit)?;
+        stats_to_wit(&stats)
     }
 }
 
@@ -389,16 +390,10 @@ fn frame_error_to_wit(error: &FrameError) -> Result<wit::FrameError, usize> {
         FrameError::StreamIdRequired { frame } => {
             E::StreamIdRequired(wit::StreamIdRequired { frame: frame_type_to_wit(frame) })
         }
-        FrameError::StreamIdNotAllowed { frame, stream } => {
-            E::StreamIdNotAllowed(wit::StreamIdNotAllowed { frame: frame_type_to_wit(frame), stream })
-        }
         FrameError::ReservedBit { field, value } => {
             E::ReservedBit(wit::ReservedBit { field: try_to_string(&field)?, value })
         }
         FrameError::SelfDependency { stream } => E::SelfDependency(wit::SelfDependency { stream }),
-        FrameError::PaddingTooLarge { frame, pad_length, max_frame_size } => {
-            E::PaddingTooLarge(wit::PaddingTooLarge { frame: frame_type_to_wit(frame), pad_length, max_frame_size })
-        }
         FrameError::WindowIncrement { increment } => E::WindowIncrement(wit::WindowIncrement { increment }),
         FrameError::SettingValue { id, value } => E::SettingValue(wit::SettingValue { id, value }),
         FrameError::CoreFrameType { frame_type } => E::CoreFrameType(wit::CoreFrameType { frame_type }),

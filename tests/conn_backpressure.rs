@@ -4,8 +4,8 @@
 
 mod conn_common;
 
-use conn_common::{Fields, Peer, body, decode, drain_all, request, streams};
-use h2fw::conn::{Config, Connection, Error, HeadersOptions, Stats, StreamHints};
+use conn_common::{Fields, Peer, body, decode, drain_all, observable, request, streams};
+use h2fw::conn::{Config, Connection, Error, HeadersOptions, StreamHints};
 use h2fw::frame::{Frame, setting};
 use h2fw::pool::{Policy, PoolError};
 
@@ -13,17 +13,6 @@ fn open(conn: &mut Connection, stream: u32) {
     conn.open_stream(stream, &request("/bp").get(), StreamHints::default(), false).unwrap();
 }
 
-/// Counters a refused call must leave alone.
-fn observable(stats: &Stats) -> (usize, usize, usize, usize, u64, usize) {
-    (
-        stats.live_bytes,
-        stats.pending_bytes,
-        stats.queued_bytes,
-        stats.open_streams,
-        stats.frames,
-        stats.pool.leased_bytes,
-    )
-}
 
 /// A connection whose peer grants no stream window, so every body byte waits.
 fn stalled(config: Config) -> Connection {

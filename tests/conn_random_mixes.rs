@@ -9,7 +9,7 @@ mod conn_common;
 
 use std::collections::BTreeMap;
 
-use conn_common::{Fields, body, decode, request, streams};
+use conn_common::{Fields, body, decode, observable, request, streams};
 use h2fw::conn::{Config, Connection, Error, Stats, StreamHints};
 use h2fw::frame::{Frame, setting};
 use h2fw::pool::Policy;
@@ -86,17 +86,6 @@ fn leased_bound(stats: &Stats) -> usize {
         + stats.pending_streams * 2 * (64 << 10)
 }
 
-/// What must not change when a call fails.
-fn observable(stats: &Stats) -> (usize, usize, usize, usize, u64, usize) {
-    (
-        stats.live_bytes,
-        stats.pending_bytes,
-        stats.queued_bytes,
-        stats.open_streams,
-        stats.frames,
-        stats.pool.leased_bytes,
-    )
-}
 
 const STREAM_WATERMARK: usize = 256 << 10;
 const CONN_WATERMARK: usize = 2 << 20;

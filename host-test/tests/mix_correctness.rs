@@ -4,20 +4,20 @@
 //! and compares length and CRC-32 with what it sent); and that check does
 //! fail when a writer corrupts, reorders or truncates a body.
 
-use h2fw::conn::{Config, Connection, HeadersOptions, Stats, StreamHints};
+use h2fw::conn::{Connection, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
-use h2fw_host::mix::{Failure, POLICIES, Scenario, Sizes, play};
+use h2fw_host::mix::{Failure, POLICIES, Scenario, Sizes, config, play};
 use h2fw_host::writer::{MemoryStats, WriteError, Writer};
 
-/// Small enough for seconds per run, big enough that windows, backpressure,
-/// resets and stalls all happen.
+/// Small enough for seconds per run (and for the baselines' 512 KiB per
+/// stream), big enough that windows, backpressure, resets and stalls happen.
 fn small() -> Sizes {
     Sizes {
-        idle_streams: 2_000,
+        idle_streams: 400,
         idle_keepalives: 20,
-        chatty_streams: 500,
+        chatty_streams: 200,
         chatty_rounds: 4,
         uploads: 8,
         upload_bytes: 3 << 20,
@@ -32,7 +32,7 @@ fn small() -> Sizes {
 fn every_scenario_delivers_every_body_under_every_policy() {
     for scenario in Scenario::ALL {
         for policy in POLICIES {
-            let mut writer = Connection::new(Config::new(policy));
+            let mut writer = Connection::new(config(policy));
             let trace = play(scenario, &small(), &mut writer);
             let name = format!("{}/{}", scenario.name(), policy.name());
             assert!(trace.error.is_none(), "{name}: {}", trace.error.unwrap());
@@ -107,13 +107,30 @@ impl Writer for Tampering {
     fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
         Writer::write_frame(&mut self.inner, frame)
     }
-    fn write_headers(&mut self, stream: u32, fields: &[HeaderField<'_>], options: HeadersOptions) -> Result<(), WriteError> {
+    fn write_headers(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
         Writer::write_headers(&mut self.inner, stream, fields, options)
     }
-    fn write_push_promise(&mut self, stream: u32, promised: u32, fields: &[HeaderField<'_>], pad: Option<u8>) -> Result<(), WriteError> {
+    fn write_push_promise(
+        &mut self,
+        stream: u32,
+        promised: u32,
+        fields: &[HeaderField<'_>],
+        pad: Option<u8>,
+    ) -> Result<(), WriteError> {
         Writer::write_push_promise(&mut self.inner, stream, promised, fields, pad)
     }
-    fn open_stream(&mut self, stream: u32, fields: &[HeaderField<'_>], hints: StreamHints, end_stream: bool) -> Result<(), WriteError> {
+    fn open_stream(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError> {
         Writer::open_stream(&mut self.inner, stream, fields, hints, end_stream)
     }
     fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), WriteError> {
@@ -135,11 +152,15 @@ fn corrupted_reordered_or_truncated_bodies_are_caught() {
     // 50 streams send one message each per round: send 60 is stream #10's
     // second message, and its third (send 110) is the one it is swapped with.
     let sizes = Sizes { chatty_streams: 50, chatty_rounds: 3, ..small() };
-    for (fault, expected) in [(Fault::FlipBit(80), "CRC-32"), (Fault::Reorder(60), "CRC-32"), (Fault::Truncate(70), "body bytes arrived")] {
-        let mut writer = Tampering { inner: Connection::new(Config::new(Policy::Tiered)), fault, sends: 0, held: None };
+    for (fault, expected) in
+        [(Fault::FlipBit(80), "CRC-32"), (Fault::Reorder(60), "CRC-32"), (Fault::Truncate(70), "body bytes arrived")]
+    {
+        let mut writer = Tampering { inner: Connection::new(config(Policy::Tiered)), fault, sends: 0, held: None };
         let trace = play(Scenario::GrpcChatty, &sizes, &mut writer);
         match &trace.error {
-            Some(error @ Failure::Mismatch { .. }) => assert!(error.to_string().contains(expected), "{fault:?}: expected {expected:?}, got {error}"),
+            Some(error @ Failure::Mismatch { .. }) => {
+                assert!(error.to_string().contains(expected), "{fault:?}: expected {expected:?}, got {error}")
+            }
             other => panic!("{fault:?}: expected a mismatch naming {expected:?}, got {other:?}"),
         }
     }

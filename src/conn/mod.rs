@@ -571,8 +571,14 @@ impl Connection {
 
     /// Current statistics.
     pub fn stats(&self) -> Stats {
-        Stats {
-            pool: self.pool.stats(),
+        self.try_stats().unwrap_or_else(|error| panic!("connection statistics: {error}"))
+    }
+
+    /// [`Connection::stats`], failing with [`Error::Pool`] instead of aborting
+    /// when memory for the per-class lists cannot be had (the component's path).
+    pub fn try_stats(&self) -> Result<Stats, Error> {
+        Ok(Stats {
+            pool: self.pool.try_stats()?,
             live_bytes: self.live_bytes(),
             peak_live_bytes: self.peak_live_bytes,
             pending_bytes: self.pending_bytes,
@@ -583,7 +589,7 @@ impl Connection {
             pending_streams: self.pending_streams,
             trailer_bytes: self.trailer_bytes,
             conn_window: self.conn_window,
-        }
+        })
     }
 
     /// The send window of `stream`, if it is open here (finishing included).

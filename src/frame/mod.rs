@@ -133,22 +133,12 @@ pub enum FrameError {
     /// The frame needs a stream but stream 0 was given.
     #[error("{frame:?}: stream identifier must not be 0")]
     StreamIdRequired { frame: FrameType },
-    /// The frame belongs to the connection but a stream was given.
-    /// Not returned today: the connection-level variants of [`Frame`] have no
-    /// stream field (they are always written on stream 0).
-    #[error("{frame:?}: stream identifier must be 0, got {stream}")]
-    StreamIdNotAllowed { frame: FrameType, stream: u32 },
     /// A 31-bit field had its reserved high bit set (value ≥ 2^31).
     #[error("{field}: {value} does not fit in 31 bits")]
     ReservedBit { field: &'static str, value: u32 },
     /// A stream was made to depend on itself.
     #[error("stream {stream} cannot depend on itself")]
     SelfDependency { stream: u32 },
-    /// Padding plus fixed fields leave no room in a frame of the peer's size.
-    /// Not returned today: padding and fixed fields take at most 261 bytes and
-    /// every legal frame size is at least 16384.
-    #[error("{frame:?}: pad length {pad_length} does not fit in a frame of {max_frame_size} bytes")]
-    PaddingTooLarge { frame: FrameType, pad_length: u8, max_frame_size: u32 },
     /// WINDOW_UPDATE increment 0 or ≥ 2^31.
     #[error("WINDOW_UPDATE increment {increment} is outside 1..=2^31-1")]
     WindowIncrement { increment: u32 },

@@ -349,16 +349,23 @@ impl Pool {
 
     /// Current statistics.
     pub fn stats(&self) -> PoolStats {
-        PoolStats {
-            classes: self.classes.iter().map(|c| c.stats.clone()).collect(),
+        self.try_stats().unwrap_or_else(|error| panic!("pool statistics: {error}"))
+    }
+
+    /// [`Pool::stats`] with its two small lists allocated fallibly, for
+    /// callers (the component) where an allocation failure must be an error.
+    pub fn try_stats(&self) -> Result<PoolStats, PoolError> {
+        let scratch = self.go.as_ref().map_or(&[][..], |go| &go.pools[..]);
+        Ok(PoolStats {
+            classes: try_collect(self.classes.iter().map(|c| c.stats.clone()))?,
             leased_bytes: self.leased_bytes,
             idle_bytes: self.idle_bytes,
             peak_leased_bytes: self.peak_leased_bytes,
             peak_idle_bytes: self.peak_idle_bytes,
             peak_total_bytes: self.peak_total_bytes,
-            scratch_pools: self.go.iter().flat_map(|go| go.pools.iter().map(|p| p.stats.clone())).collect(),
+            scratch_pools: try_collect(scratch.iter().map(|p| p.stats.clone()))?,
             gc_cycles: self.go.as_ref().map_or(0, |go| go.gc.cycles),
-        }
+        })
     }
 
     /// Bytes leased now.
@@ -439,3 +446,12 @@ impl Pool {
 
 #[cfg(test)]
 mod tests;
+
+/// Collects `items` into a vector reserved fallibly.
+fn try_collect<T>(items: impl ExactSizeIterator<Item = T>) -> Result<Vec<T>, PoolError> {
+    let mut out = Vec::new();
+    let requested = items.len() * std::mem::size_of::<T>();
+    out.try_reserve_exact(items.len()).map_err(|_| PoolError::OutOfMemory { requested })?;
+    out.extend(items);
+    Ok(out)
+}

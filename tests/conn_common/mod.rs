@@ -9,7 +9,7 @@ use std::io::Cursor;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use h2::frame::Frame as H2Frame;
-use h2fw::conn::Connection;
+use h2fw::conn::{Connection, Stats};
 use h2fw::frame::PREFACE;
 use h2fw::hpack::HeaderField;
 
@@ -159,4 +159,16 @@ pub fn raw_frames(mut wire: &[u8]) -> Vec<(u8, u8, u32, usize)> {
     }
     assert!(wire.is_empty(), "trailing partial frame");
     frames
+}
+
+/// Counters a refused call must leave alone.
+pub fn observable(stats: &Stats) -> (usize, usize, usize, usize, u64, usize) {
+    (
+        stats.live_bytes,
+        stats.pending_bytes,
+        stats.queued_bytes,
+        stats.open_streams,
+        stats.frames,
+        stats.pool.leased_bytes,
+    )
 }

@@ -40,7 +40,14 @@ pub struct StreamMixArgs {
 
 impl Default for StreamMixArgs {
     fn default() -> Self {
-        StreamMixArgs { scenarios: Vec::new(), policy: PolicyArg::All, json: false, plot: None, native: false, scale: 1.0 }
+        StreamMixArgs {
+            scenarios: Vec::new(),
+            policy: PolicyArg::All,
+            json: false,
+            plot: None,
+            native: false,
+            scale: 1.0,
+        }
     }
 }
 
@@ -119,8 +126,12 @@ pub fn run(args: &StreamMixArgs) -> anyhow::Result<()> {
     if scenarios.is_empty() {
         scenarios.push(Scenario::Seed);
     }
-    anyhow::ensure!(args.scale > 0.0 && args.scale.is_finite(), "--scale must be a positive number, got {}", args.scale);
-    let sizes = if args.scale == 1.0 { Sizes::FULL } else { Sizes::scaled(args.scale) };
+    anyhow::ensure!(
+        args.scale > 0.0 && args.scale.is_finite(),
+        "--scale must be a positive number, got {}",
+        args.scale
+    );
+    let sizes = Sizes::scaled(args.scale);
 
     let mut stdout = std::io::stdout().lock();
     if !args.json {
@@ -149,7 +160,13 @@ pub fn run(args: &StreamMixArgs) -> anyhow::Result<()> {
                 .trace
                 .marks
                 .iter()
-                .map(|mark| format!("{} {}", mark.label, size(mark.sample.linear_memory.unwrap_or(mark.sample.pool_bytes) as u64)))
+                .map(|mark| {
+                    format!(
+                        "{} {}",
+                        mark.label,
+                        size(mark.sample.linear_memory.unwrap_or(mark.sample.pool_bytes) as u64)
+                    )
+                })
                 .collect();
             let what = if args.native { "pool bytes" } else { "linear memory" };
             writeln!(stdout, "{}/{} {what} at: {}", row.scenario.name(), row.policy.name(), marks.join(", "))?;
@@ -180,7 +197,16 @@ fn optional_size(bytes: Option<usize>) -> String {
 fn table_header() -> String {
     format!(
         "{:<13} {:<7} {:>7} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8}  error",
-        "scenario", "policy", "streams", "frames", "wire", "peak live", "peak pool", "peak linear", "final linear", "seconds"
+        "scenario",
+        "policy",
+        "streams",
+        "frames",
+        "wire",
+        "peak live",
+        "peak pool",
+        "peak linear",
+        "final linear",
+        "seconds"
     )
 }
 
@@ -241,7 +267,13 @@ fn chart(scenario: Scenario, rows: &[Row], native: bool) -> Chart {
         let t = &row.trace;
         let memory = |s: &super::Sample| if native { s.pool_bytes } else { s.linear_memory.unwrap_or(0) };
         let peak = if native { t.peak_pool_bytes } else { t.peak_linear_memory.unwrap_or(0) };
-        let ending = if t.memory_exhausted() { ", out of memory" } else if t.error.is_some() { ", failed" } else { "" };
+        let ending = if t.memory_exhausted() {
+            ", out of memory"
+        } else if t.error.is_some() {
+            ", failed"
+        } else {
+            ""
+        };
         series.push(Series {
             label: format!("{} (peak {}{ending})", row.policy.name(), plot::bytes_rounded(peak as f64)),
             color: color(row.policy),
@@ -256,11 +288,20 @@ fn chart(scenario: Scenario, rows: &[Row], native: bool) -> Chart {
             color: "#888888",
             dashed: true,
             cross_at_end: false,
-            points: tiered.trace.samples.iter().map(|s| (s.wire_bytes as f64 / (1 << 20) as f64, s.live_bytes as f64)).collect(),
+            points: tiered
+                .trace
+                .samples
+                .iter()
+                .map(|s| (s.wire_bytes as f64 / (1 << 20) as f64, s.live_bytes as f64))
+                .collect(),
         });
     }
     Chart {
-        title: format!("{}: {} per policy", scenario.name(), if native { "pool bytes (native)" } else { "linear memory" }),
+        title: format!(
+            "{}: {} per policy",
+            scenario.name(),
+            if native { "pool bytes (native)" } else { "linear memory" }
+        ),
         x_label: "wire bytes written (MiB)".into(),
         y_label: if native { "pool bytes (log scale)" } else { "linear memory (log scale)" }.into(),
         series,

@@ -25,7 +25,8 @@ pub struct PeerSettings {
 impl PeerSettings {
     /// A proxy's upstream as Go and gRPC servers commonly configure it: 1 MiB
     /// frames, 4 MiB stream windows, a 16 MiB connection window.
-    pub const UPSTREAM: PeerSettings = PeerSettings { max_frame_size: 1 << 20, initial_window: 4 << 20, connection_window: 16 << 20 };
+    pub const UPSTREAM: PeerSettings =
+        PeerSettings { max_frame_size: 1 << 20, initial_window: 4 << 20, connection_window: 16 << 20 };
 }
 
 /// The connection window before any WINDOW_UPDATE (RFC 9113 §6.9.2).
@@ -34,6 +35,7 @@ const DEFAULT_CONNECTION_WINDOW: u32 = 65_535;
 /// Consecutive ticks without progress after which a run is declared stuck
 /// (far above any stall a mix asks the peer for).
 const STUCK_TICKS: u64 = 100_000;
+
 /// How much the proxy's socket takes per write, like a send buffer.
 pub const DRAIN_PIECE: usize = 256 << 10;
 
@@ -168,7 +170,9 @@ impl<'w> Run<'w> {
         ];
         self.call("apply_peer_settings", |w| w.apply_peer_settings(&theirs))?;
         self.call("write_frame", |w| w.write_frame(&Frame::SettingsAck))?;
-        if let Some(increment) = self.settings.connection_window.checked_sub(DEFAULT_CONNECTION_WINDOW).filter(|&i| i > 0) {
+        if let Some(increment) =
+            self.settings.connection_window.checked_sub(DEFAULT_CONNECTION_WINDOW).filter(|&i| i > 0)
+        {
             self.call("apply_window_update", |w| w.apply_window_update(0, increment))?;
             self.peer.grant_connection(increment);
         }
@@ -183,11 +187,6 @@ impl<'w> Run<'w> {
     /// Drain pieces taken so far: the mix's tick.
     pub fn tick(&self) -> u64 {
         self.tick
-    }
-
-    /// Streams opened and neither finished nor reset.
-    pub fn open_streams(&self) -> usize {
-        self.open_streams
     }
 
     /// Opens the next client stream with `fields`; returns its id.
@@ -260,7 +259,10 @@ impl<'w> Run<'w> {
         let drained = self.call("drain", |w| w.drain(max_bytes, &mut wire));
         let read = drained.and_then(|n| {
             if n != wire.len() || n > max_bytes {
-                return Err(Failure::Mismatch { stream: 0, reason: format!("drain({max_bytes}) reported {n} bytes, appended {}", wire.len()) });
+                return Err(Failure::Mismatch {
+                    stream: 0,
+                    reason: format!("drain({max_bytes}) reported {n} bytes, appended {}", wire.len()),
+                });
             }
             self.peer.read(&wire)?;
             Ok(n)
@@ -273,7 +275,8 @@ impl<'w> Run<'w> {
         for &(stream, increment) in &updates {
             match self.call("apply_window_update", |w| w.apply_window_update(stream, increment)) {
                 // A stream the proxy already ended or reset: the update arrived late (RFC 9113 §6.9).
-                Err(Failure::Writer { error: WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. }, .. }) if stream != 0 => {}
+                Err(Failure::Writer { error: WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. }, .. })
+                    if stream != 0 => {}
                 other => other?,
             }
         }
@@ -349,7 +352,11 @@ impl<'w> Run<'w> {
     /// Makes one writer call. Calls refused for memory (pool budget,
     /// allocator) or backpressure are retried while draining frees room;
     /// when a drain frees nothing the refusal is the run's result.
-    fn call<T>(&mut self, call: &'static str, mut f: impl FnMut(&mut dyn Writer) -> Result<T, WriteError>) -> Result<T, Failure> {
+    fn call<T>(
+        &mut self,
+        call: &'static str,
+        mut f: impl FnMut(&mut dyn Writer) -> Result<T, WriteError>,
+    ) -> Result<T, Failure> {
         loop {
             let result = f(&mut *self.writer);
             self.calls += 1;
@@ -361,10 +368,8 @@ impl<'w> Run<'w> {
                 }
             }
             match result {
-                Err(WriteError::Rejected { kind: ErrorKind::Budget | ErrorKind::OutOfMemory | ErrorKind::WouldBlock, .. })
-                    if call != "drain" && call != "send" && self.drain_progressed(DRAIN_PIECE)? => {}
-                Err(WriteError::Rejected { kind: ErrorKind::Budget | ErrorKind::OutOfMemory, .. })
-                    if call == "send" && self.drain_progressed(DRAIN_PIECE)? => {}
+                Err(WriteError::Rejected { kind, .. })
+                    if retried(call, kind) && self.drain_progressed(DRAIN_PIECE)? => {}
                 other => return other.map_err(|error| Failure::Writer { call, error }),
             }
         }
@@ -407,6 +412,18 @@ impl<'w> Run<'w> {
             samples: self.samples,
             marks: self.marks,
         }
+    }
+}
+
+/// Whether a refusal of `call` is retried after a drain: running out of
+/// memory (pool budget, allocator) may pass once queued bytes leave, and so
+/// may backpressure — except for `send`, whose caller moves on to other
+/// streams, and for `drain`, which is what frees room.
+fn retried(call: &str, kind: ErrorKind) -> bool {
+    match kind {
+        ErrorKind::Budget | ErrorKind::OutOfMemory => call != "drain",
+        ErrorKind::WouldBlock => call != "drain" && call != "send",
+        _ => false,
     }
 }
 

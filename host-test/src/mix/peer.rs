@@ -276,12 +276,18 @@ impl Peer {
         let offset = self.wire_bytes + 1 - FRAME_HEADER_LEN as u64;
         let current = Current { offset, kind: h[3], flags: h[4], stream, len: len as usize, read: 0, padding: 0 };
         if len > self.max_frame_size {
-            return Err(self.violation(offset, format!("frame of {len} bytes exceeds the peer's MAX_FRAME_SIZE {}", self.max_frame_size)));
+            return Err(self.violation(
+                offset,
+                format!("frame of {len} bytes exceeds the peer's MAX_FRAME_SIZE {}", self.max_frame_size),
+            ));
         }
         if let Some(expected) = self.continuation
             && (current.kind != kind::CONTINUATION || stream != expected)
         {
-            return Err(self.violation(offset, format!("type {:#x} on stream {stream} inside the header block of stream {expected}", current.kind)));
+            return Err(self.violation(
+                offset,
+                format!("type {:#x} on stream {stream} inside the header block of stream {expected}", current.kind),
+            ));
         }
         match current.kind {
             kind::DATA => self.begin_data(current)?,
@@ -344,7 +350,8 @@ impl Peer {
         if opening && stream <= self.last_stream {
             return Err(self.violation(offset, format!("stream {stream} opened after stream {}", self.last_stream)));
         }
-        let delivered = self.streams.entry(stream).or_insert_with(|| Delivered { window: initial_window, ..Delivered::default() });
+        let delivered =
+            self.streams.entry(stream).or_insert_with(|| Delivered { window: initial_window, ..Delivered::default() });
         let why = if delivered.end_stream {
             Some("after END_STREAM")
         } else if delivered.reset.is_some() {
@@ -377,7 +384,10 @@ impl Peer {
                 if current.flags & flag::PADDED != 0 && start == 0 {
                     let pad = usize::from(bytes[0]);
                     if pad + 1 > current.len {
-                        return Err(self.violation(current.offset, format!("DATA pad length {pad} exceeds its payload of {}", current.len)));
+                        return Err(self.violation(
+                            current.offset,
+                            format!("DATA pad length {pad} exceeds its payload of {}", current.len),
+                        ));
                     }
                     current.padding = pad;
                     self.current = Some(current);
@@ -430,7 +440,9 @@ impl Peer {
                 self.counts.rst_stream += 1;
                 let code = self.control_u32(offset, "RST_STREAM")?;
                 let Some(delivered) = self.streams.get_mut(&stream) else {
-                    return Err(self.violation(offset, format!("RST_STREAM on stream {stream}, which was never opened")));
+                    return Err(
+                        self.violation(offset, format!("RST_STREAM on stream {stream}, which was never opened"))
+                    );
                 };
                 delivered.reset = Some(code);
             }
@@ -449,7 +461,9 @@ impl Peer {
                 }
             }
             kind::PING if len != 8 => return Err(self.violation(offset, format!("PING payload of {len} bytes"))),
-            kind::PRIORITY if len != 5 => return Err(self.violation(offset, format!("PRIORITY payload of {len} bytes"))),
+            kind::PRIORITY if len != 5 => {
+                return Err(self.violation(offset, format!("PRIORITY payload of {len} bytes")));
+            }
             kind::GOAWAY if len < 8 => return Err(self.violation(offset, format!("GOAWAY payload of {len} bytes"))),
             _ => self.counts.other += 1,
         }
@@ -460,7 +474,9 @@ impl Peer {
     fn control_u32(&self, offset: u64, name: &str) -> Result<u32, Violation> {
         match <[u8; 4]>::try_from(self.control.as_slice()) {
             Ok(bytes) => Ok(u32::from_be_bytes(bytes)),
-            Err(_) => Err(self.violation(offset, format!("{name} payload of {} bytes, expected 4", self.control.len()))),
+            Err(_) => {
+                Err(self.violation(offset, format!("{name} payload of {} bytes, expected 4", self.control.len())))
+            }
         }
     }
 }
@@ -563,9 +579,18 @@ mod tests {
     fn stream_state_and_sequencing_errors_are_caught() {
         let cases: [(&str, Vec<u8>); 7] = [
             ("never opened", frame(kind::DATA, 0, 7, b"x")),
-            ("after END_STREAM", [frame(kind::DATA, flag::END_STREAM, 1, b"x"), frame(kind::DATA, 0, 1, b"y")].concat()),
-            ("after RST_STREAM", [frame(kind::RST_STREAM, 0, 1, &[0, 0, 0, 8]), frame(kind::DATA, 0, 1, b"y")].concat()),
-            ("inside the header block of stream 9", [frame(kind::HEADERS, 0, 9, &[0x82]), frame(kind::DATA, 0, 1, b"y")].concat()),
+            (
+                "after END_STREAM",
+                [frame(kind::DATA, flag::END_STREAM, 1, b"x"), frame(kind::DATA, 0, 1, b"y")].concat(),
+            ),
+            (
+                "after RST_STREAM",
+                [frame(kind::RST_STREAM, 0, 1, &[0, 0, 0, 8]), frame(kind::DATA, 0, 1, b"y")].concat(),
+            ),
+            (
+                "inside the header block of stream 9",
+                [frame(kind::HEADERS, 0, 9, &[0x82]), frame(kind::DATA, 0, 1, b"y")].concat(),
+            ),
             ("stream 3 opened after stream 5", frame(kind::HEADERS, flag::END_HEADERS, 3, &[0x82])),
             ("exceeds the peer's MAX_FRAME_SIZE", frame(kind::DATA, 0, 1, &[0; 16_385])),
             ("trailers without END_STREAM", frame(kind::HEADERS, flag::END_HEADERS, 1, &[0x82])),

@@ -31,13 +31,13 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
-const WIDTH: f64 = 960.0;
+const WIDTH: f64 = 1100.0;
 const PANEL_HEIGHT: f64 = 460.0;
 const LEFT: f64 = 90.0;
-const RIGHT: f64 = 250.0;
+const RIGHT: f64 = 360.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 60.0;
-/// Smallest y shown: values below (e.g. zero live bytes) sit on the axis.
+/// Smallest y axis start; values below the axis (e.g. zero live bytes) sit on it.
 const Y_FLOOR: f64 = 4096.0;
 
 /// Renders `charts` one under another as a standalone SVG document.
@@ -79,9 +79,15 @@ fn panel(out: &mut String, chart: &Chart, top: f64) {
     let x_step = nice_step(x_max / 8.0);
     let x_end = (x_max / x_step).ceil() * x_step;
     let sx = |x: f64| x0 + (x1 - x0) * x / x_end;
-    let sy = |y: f64| y0 - (y0 - y1) * (y.max(Y_FLOOR).log2() - y_min_log) / (y_max_log - y_min_log);
+    let sy = |y: f64| y0 - (y0 - y1) * (y.max(1.0).log2().max(y_min_log) - y_min_log) / (y_max_log - y_min_log);
 
-    let _ = writeln!(out, r#"<text x="{}" y="{}" font-size="15" font-weight="bold">{}</text>"#, x0, top + 28.0, escape(&chart.title));
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="{}" font-size="15" font-weight="bold">{}</text>"#,
+        x0,
+        top + 28.0,
+        escape(&chart.title)
+    );
     // Grid and ticks.
     let mut x = 0.0;
     while x <= x_end + x_step / 2.0 {
@@ -94,13 +100,29 @@ fn panel(out: &mut String, chart: &Chart, top: f64) {
     while p <= y_max_log {
         let py = sy(p.exp2());
         let _ = writeln!(out, r##"<line x1="{x0}" y1="{py:.1}" x2="{x1}" y2="{py:.1}" stroke="#e5e5e5"/>"##);
-        let _ = writeln!(out, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, x0 - 6.0, py + 4.0, bytes(p.exp2()));
+        let _ =
+            writeln!(out, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, x0 - 6.0, py + 4.0, bytes(p.exp2()));
         p += pow_step;
     }
-    let _ = writeln!(out, r#"<rect x="{x0}" y="{y1}" width="{}" height="{}" fill="none" stroke="black"/>"#, x1 - x0, y0 - y1);
-    let _ = writeln!(out, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, (x0 + x1) / 2.0, y0 + 42.0, escape(&chart.x_label));
+    let _ = writeln!(
+        out,
+        r#"<rect x="{x0}" y="{y1}" width="{}" height="{}" fill="none" stroke="black"/>"#,
+        x1 - x0,
+        y0 - y1
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        (x0 + x1) / 2.0,
+        y0 + 42.0,
+        escape(&chart.x_label)
+    );
     let (lx, ly) = (22.0, (y0 + y1) / 2.0);
-    let _ = writeln!(out, r#"<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">{}</text>"#, escape(&chart.y_label));
+    let _ = writeln!(
+        out,
+        r#"<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">{}</text>"#,
+        escape(&chart.y_label)
+    );
 
     for (i, series) in chart.series.iter().enumerate() {
         let dash = if series.dashed { r#" stroke-dasharray="6 4""# } else { "" };
@@ -108,7 +130,12 @@ fn panel(out: &mut String, chart: &Chart, top: f64) {
         for &(x, y) in &series.points {
             let _ = write!(path, "{:.1},{:.1} ", sx(x), sy(y));
         }
-        let _ = writeln!(out, r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#, path.trim_end(), series.color);
+        let _ = writeln!(
+            out,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
+            path.trim_end(),
+            series.color
+        );
         if series.cross_at_end
             && let Some(&(x, y)) = series.points.last()
         {
@@ -116,12 +143,25 @@ fn panel(out: &mut String, chart: &Chart, top: f64) {
             let _ = writeln!(
                 out,
                 r#"<path d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}" stroke="{}" stroke-width="3"/>"#,
-                px - 6.0, py - 6.0, px + 6.0, py + 6.0, px - 6.0, py + 6.0, px + 6.0, py - 6.0, series.color
+                px - 6.0,
+                py - 6.0,
+                px + 6.0,
+                py + 6.0,
+                px - 6.0,
+                py + 6.0,
+                px + 6.0,
+                py - 6.0,
+                series.color
             );
         }
         // Legend entry.
         let (lx, ly) = (x1 + 16.0, y1 + 10.0 + 22.0 * i as f64);
-        let _ = writeln!(out, r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/>"#, lx + 24.0, series.color);
+        let _ = writeln!(
+            out,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/>"#,
+            lx + 24.0,
+            series.color
+        );
         let _ = writeln!(out, r#"<text x="{}" y="{}">{}</text>"#, lx + 30.0, ly + 4.0, escape(&series.label));
     }
 }
@@ -189,8 +229,20 @@ mod tests {
             x_label: "wire MiB".into(),
             y_label: "linear memory".into(),
             series: vec![
-                Series { label: "tiered".into(), color: "green", dashed: false, cross_at_end: false, points: vec![(0.0, 1e6), (10.0, 2e6)] },
-                Series { label: "single".into(), color: "purple", dashed: false, cross_at_end: true, points: vec![(0.0, 1e6), (5.0, 4e9)] },
+                Series {
+                    label: "tiered".into(),
+                    color: "green",
+                    dashed: false,
+                    cross_at_end: false,
+                    points: vec![(0.0, 1e6), (10.0, 2e6)],
+                },
+                Series {
+                    label: "single".into(),
+                    color: "purple",
+                    dashed: false,
+                    cross_at_end: true,
+                    points: vec![(0.0, 1e6), (5.0, 4e9)],
+                },
             ],
         };
         let doc = svg(&[chart]);

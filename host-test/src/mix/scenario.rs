@@ -2,13 +2,13 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use h2fw::hpack::HeaderList;
+use h2fw::hpack::{HeaderField, HeaderList};
 
 use super::driver::{CANCEL, DRAIN_PIECE, Failure, PeerSettings, Run};
 use super::rng::Rng;
 
 /// A named stream mix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scenario {
     /// Many long-lived gRPC streams, one small message each, then idle.
     GrpcIdle,
@@ -24,7 +24,8 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 5] = [Scenario::GrpcIdle, Scenario::GrpcChatty, Scenario::UploadBurst, Scenario::Seed, Scenario::Adversarial];
+    pub const ALL: [Scenario; 5] =
+        [Scenario::GrpcIdle, Scenario::GrpcChatty, Scenario::UploadBurst, Scenario::Seed, Scenario::Adversarial];
 
     /// The scenario's command-line name.
     pub fn name(self) -> &'static str {
@@ -41,7 +42,9 @@ impl Scenario {
     pub fn peer_settings(self) -> PeerSettings {
         match self {
             // Small windows make the peer's withheld updates bite.
-            Scenario::Adversarial => PeerSettings { initial_window: 65_535, connection_window: 1 << 20, ..PeerSettings::UPSTREAM },
+            Scenario::Adversarial => {
+                PeerSettings { initial_window: 65_535, connection_window: 1 << 20, ..PeerSettings::UPSTREAM }
+            }
             _ => PeerSettings::UPSTREAM,
         }
     }
@@ -105,7 +108,8 @@ impl Sizes {
         adversarial_concurrency: 200,
     };
 
-    /// Every count and size scaled by `factor` (at least one of each).
+    /// Every count and size scaled by `factor` (at least one of each, and at
+    /// least three seed cycles so that cycles after the second exist).
     pub fn scaled(factor: f64) -> Sizes {
         let f = FULL_SCALE_FLOOR.max(factor);
         let scale = |n: u32| ((f64::from(n) * f).round() as u32).max(1);
@@ -412,23 +416,26 @@ impl Mix {
                 if opened == sizes.adversarial_streams || flows.len() >= sizes.adversarial_concurrency {
                     break;
                 }
+                flows.push(open_flow(run, opened, &grpc_fields)?);
                 opened += 1;
-                flows.push(self.open_flow(run, &grpc_fields)?);
             }
             for flow in &mut flows {
                 if self.held.holds(flow.stream) {
                     continue;
                 }
+                // Whether a message is ready now is timing (the mix's generator);
+                // what each stream sends comes from its own generator, so every
+                // policy gets the same bodies whatever its backpressure.
                 match &mut flow.body {
                     Body::Messages(left) if *left > 0 && self.rng.chance(0.3) => {
                         *left -= 1;
-                        let len = self.rng.pareto(40, 1.2, 1 << 20);
-                        grpc_message(&mut self.rng, &mut self.scratch, len);
+                        let len = flow.rng.pareto(40, 1.2, 1 << 20);
+                        grpc_message(&mut flow.rng, &mut self.scratch, len);
                     }
                     Body::Upload(left) if *left > 0 => {
-                        let n = self.rng.pareto(512, 1.0, 1 << 20).min(usize::try_from(*left).unwrap_or(usize::MAX));
+                        let n = flow.rng.pareto(512, 1.0, 1 << 20).min(usize::try_from(*left).unwrap_or(usize::MAX));
                         *left -= n as u64;
-                        body_piece(&mut self.rng, &mut self.scratch, n);
+                        body_piece(&mut flow.rng, &mut self.scratch, n);
                     }
                     _ => continue,
                 }
@@ -470,20 +477,23 @@ impl Mix {
         run.peer().release_stalls();
         run.settle()
     }
+}
 
-    /// Opens one adversarial flow: gRPC-like (60%) or an upload (40%).
-    fn open_flow(&mut self, run: &mut Run<'_>, grpc_fields: &[h2fw::hpack::HeaderField<'_>]) -> Result<Flow, Failure> {
-        let (stream, body) = if self.rng.chance(0.6) {
-            let stream = run.open(grpc_fields, None)?;
-            (stream, Body::Messages(self.rng.range(1, 30) as u32))
-        } else {
-            let len = self.rng.pareto(16 << 10, 0.9, 64 << 20) as u64;
-            let headers = upload_headers(len);
-            (run.open(&headers.fields(), Some(len))?, Body::Upload(len))
-        };
-        let reset_after = self.rng.chance(0.08).then(|| self.rng.below(64 << 10));
-        Ok(Flow { stream, body, offered: 0, reset_after, trailers: self.rng.chance(0.1) })
-    }
+/// Opens adversarial flow number `index`: gRPC-like (60%) or an upload
+/// (40%), its shape drawn from a generator of its own.
+fn open_flow(run: &mut Run<'_>, index: u32, grpc_fields: &[HeaderField<'_>]) -> Result<Flow, Failure> {
+    let mut rng = Rng::new(SEED ^ 0xad5e ^ (u64::from(index) << 20));
+    let (stream, body) = if rng.chance(0.6) {
+        let stream = run.open(grpc_fields, None)?;
+        (stream, Body::Messages(rng.range(1, 30) as u32))
+    } else {
+        let len = rng.pareto(16 << 10, 0.9, 64 << 20) as u64;
+        let headers = upload_headers(len);
+        (run.open(&headers.fields(), Some(len))?, Body::Upload(len))
+    };
+    let reset_after = rng.chance(0.08).then(|| rng.below(64 << 10));
+    let trailers = rng.chance(0.1);
+    Ok(Flow { stream, body, offered: 0, reset_after, trailers, rng })
 }
 
 /// What an adversarial stream still has to send.
@@ -512,4 +522,22 @@ struct Flow {
     reset_after: Option<u64>,
     /// End with a trailing HEADERS block instead of END_STREAM on DATA.
     trailers: bool,
+    /// Where its sizes and bytes come from.
+    rng: Rng,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_one_is_the_named_sizes_and_small_scales_keep_every_part() {
+        assert_eq!(Sizes::scaled(1.0), Sizes::FULL);
+        let tiny = Sizes::scaled(1e-9);
+        assert!(
+            tiny.idle_streams >= 1 && tiny.uploads >= 1 && tiny.upload_bytes >= 1 && tiny.adversarial_concurrency >= 1
+        );
+        assert_eq!(tiny.seed_cycles, 3);
+        assert_eq!(Sizes::scaled(0.5).idle_streams, 50_000);
+    }
 }
