@@ -1,0 +1,255 @@
+//! DATA framing throughput: h2fw's frame layer and connection path against a
+//! plain memcpy of the same bytes (the limit), the same copy done frame by
+//! frame (`memcpy_framed`), and `h2`'s `Codec`, in one run.
+//!
+//! Each iteration frames a 16 MiB slice of body into DATA frames of 16 KiB
+//! (the default MAX_FRAME_SIZE) or 1 MiB; criterion runs enough iterations
+//! that every path processes well over 1 GiB. The ratio table printed at the
+//! end is what BENCHMARKS.md quotes.
+//!
+//! `cargo bench --bench data`
+
+mod clock;
+mod h2_peer;
+mod report;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, SamplingMode, Throughput};
+use h2::frame::{Data, StreamId};
+use h2fw::conn::{Config, Connection, Error, StreamHints};
+use h2fw::frame::{FRAME_HEADER_LEN, Frame, setting};
+use h2fw::hpack::HeaderField;
+use h2fw::pool::Policy;
+
+/// Body bytes framed per iteration: a slice of the GiB.
+const UNIT: usize = 16 << 20;
+/// Frame sizes measured: the RFC default and a peer that allows 1 MiB.
+const FRAME_SIZES: [(usize, &str); 2] = [(16 << 10, "16KiB"), (1 << 20, "1MiB")];
+/// Peer's initial stream window and connection window: far above one unit,
+/// replenished after each unit as a reading peer would.
+const WINDOW: u32 = 1 << 30;
+/// The paths, in table order; the first is the limit.
+const PATHS: [&str; 5] = ["memcpy", "memcpy_framed", "h2fw_frame", "h2fw_conn", "h2_codec"];
+
+/// The body: 16 MiB of a non-repeating byte pattern.
+fn body() -> Vec<u8> {
+    (0..UNIT as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
+/// Checks that a path's last unit is whole DATA frames of at most
+/// `frame_size` that `h2`'s decoder reads back as `body`; `None` when the
+/// path did not run.
+fn check(path: &str, wire: &[u8], frame_size: usize, body: &[u8]) -> Option<wire::Frames> {
+    if wire.is_empty() {
+        return None;
+    }
+    let frames = wire::frames(wire, &[0x0]).unwrap_or_else(|error| panic!("{path}: {error}"));
+    assert!(frames.largest <= frame_size, "{path}: a frame of {} bytes exceeds {frame_size}", frames.largest);
+    let decoded =
+        h2_peer::decode(wire, frame_size).unwrap_or_else(|error| panic!("{path}: h2 cannot decode: {error:?}"));
+    let mut carried = Vec::with_capacity(body.len());
+    for frame in decoded {
+        let h2::frame::Frame::Data(data) = frame else { panic!("{path}: h2 decoded a frame that is not DATA") };
+        carried.extend_from_slice(data.payload());
+    }
+    assert!(carried == body, "{path}: the DATA frames do not carry the body");
+    Some(frames)
+}
+
+/// Wire bytes of `UNIT` body bytes in frames of `frame_size`.
+fn framed_len(frame_size: usize) -> usize {
+    UNIT + UNIT.div_ceil(frame_size) * FRAME_HEADER_LEN
+}
+
+/// The connection path: one open stream with windows wide open; body goes in
+/// through `send` one frame's worth at a time and comes out of `drain` into a
+/// reused buffer.
+struct ConnectionPath {
+    connection: Connection,
+}
+
+/// The stream the body goes out on.
+const STREAM: u32 = 1;
+/// Its request headers.
+const REQUEST: [HeaderField<'static>; 4] = [
+    HeaderField { name: b":method", value: b"POST", sensitive: false },
+    HeaderField { name: b":scheme", value: b"https", sensitive: false },
+    HeaderField { name: b":authority", value: b"upload.example.com", sensitive: false },
+    HeaderField { name: b":path", value: b"/v1/objects", sensitive: false },
+];
+
+impl ConnectionPath {
+    fn new(frame_size: usize) -> Result<Self, Error> {
+        let mut connection = Connection::new(Config::new(Policy::Tiered));
+        connection.apply_peer_settings(&[
+            (setting::INITIAL_WINDOW_SIZE, WINDOW),
+            (setting::MAX_FRAME_SIZE, frame_size as u32),
+        ])?;
+        connection.apply_window_update(0, WINDOW - 65_535)?;
+        connection.open_stream(STREAM, &REQUEST, StreamHints::default(), false)?;
+        connection.drain(usize::MAX, &mut Vec::new())?;
+        Ok(ConnectionPath { connection })
+    }
+
+    /// Frames `body` into `out` (cleared first), then gives the windows back.
+    fn frame_unit(&mut self, body: &[u8], frame_size: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.clear();
+        for piece in body.chunks(frame_size) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let taken = match self.connection.send(STREAM, rest) {
+                    Ok(taken) => taken,
+                    Err(Error::WouldBlock { .. }) => 0,
+                    Err(error) => return Err(error),
+                };
+                rest = rest.get(taken..).unwrap_or_default();
+                let drained = self.connection.drain(usize::MAX, out)?;
+                assert!(taken > 0 || drained > 0, "connection made no progress");
+            }
+        }
+        self.connection.apply_window_update(0, UNIT as u32)?;
+        self.connection.apply_window_update(STREAM, UNIT as u32)?;
+        Ok(())
+    }
+}
+
+/// Benches every path at one frame size; returns the frames each framing path wrote per unit.
+fn bench_frame_size(
+    criterion: &mut Criterion,
+    body: &[u8],
+    frame_size: usize,
+    label: &str,
+) -> BTreeMap<&'static str, wire::Frames> {
+    let mut written = BTreeMap::new();
+    let mut group = criterion.benchmark_group(format!("data_{label}"));
+    group
+        .throughput(Throughput::Bytes(UNIT as u64))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let name = |path: &str| format!("data_{label}/{path}");
+
+    let mut out = vec![0u8; UNIT];
+    group.bench_function("memcpy", |b| {
+        b.iter_custom(|iters| {
+            report::sample(&name("memcpy"), iters, || clock::time(|| out.copy_from_slice(black_box(body))).1)
+        })
+    });
+
+    // The same copy in frame-sized pieces, each after a 9-byte header: what
+    // any framer must at least do (no single huge memcpy with streaming stores).
+    let mut out = vec![0u8; framed_len(frame_size)];
+    group.bench_function("memcpy_framed", |b| {
+        b.iter_custom(|iters| {
+            report::sample(&name("memcpy_framed"), iters, || {
+                clock::time(|| {
+                    let frames = out.chunks_mut(FRAME_HEADER_LEN + frame_size);
+                    for (frame, payload) in frames.zip(black_box(body).chunks(frame_size)) {
+                        let (header, rest) = frame.split_at_mut(FRAME_HEADER_LEN);
+                        header.copy_from_slice(&[0; FRAME_HEADER_LEN]);
+                        rest.copy_from_slice(payload);
+                    }
+                })
+                .1
+            })
+        })
+    });
+
+    let mut out = Vec::with_capacity(framed_len(frame_size));
+    let data = Frame::Data { stream: STREAM, data: body, end_stream: false, pad_length: None };
+    group.bench_function("h2fw_frame", |b| {
+        b.iter_custom(|iters| {
+            report::sample(&name("h2fw_frame"), iters, || {
+                clock::time(|| {
+                    out.clear();
+                    black_box(&data).encode(&mut out, frame_size as u32).expect("frame layer refused DATA");
+                })
+                .1
+            })
+        })
+    });
+    written.extend(check("h2fw_frame", &out, frame_size, body).map(|frames| ("h2fw_frame", frames)));
+
+    let mut path = None;
+    let mut out = Vec::with_capacity(framed_len(frame_size));
+    group.bench_function("h2fw_conn", |b| {
+        b.iter_custom(|iters| {
+            let path = path.get_or_insert_with(|| ConnectionPath::new(frame_size).expect("connection setup"));
+            report::sample(&name("h2fw_conn"), iters, || {
+                clock::time(|| path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA"))
+                    .1
+            })
+        })
+    });
+    written.extend(check("h2fw_conn", &out, frame_size, body).map(|frames| ("h2fw_conn", frames)));
+
+    let shared = Bytes::copy_from_slice(body);
+    let mut codec = h2_peer::codec(frame_size);
+    codec.get_mut().written.reserve(framed_len(frame_size));
+    group.bench_function("h2_codec", |b| {
+        b.iter_custom(|iters| {
+            report::sample(&name("h2_codec"), iters, || {
+                clock::time(|| {
+                    codec.get_mut().written.clear();
+                    for start in (0..UNIT).step_by(frame_size) {
+                        let payload = shared.slice(start..(start + frame_size).min(UNIT));
+                        h2_peer::write(&mut codec, Data::new(StreamId::from(STREAM), payload).into());
+                    }
+                })
+                .1
+            })
+        })
+    });
+    written.extend(check("h2_codec", &codec.get_mut().written, frame_size, body).map(|frames| ("h2_codec", frames)));
+    group.finish();
+    written
+}
+
+fn print_ratios(written: &BTreeMap<&str, BTreeMap<&str, wire::Frames>>) {
+    let gib = (1u64 << 30) as f64;
+    let mut rows = Vec::new();
+    for (_, label) in FRAME_SIZES {
+        let measured = |path: &str| report::measured(&format!("data_{label}/{path}"));
+        let rate = |path: &str| measured(path).map(|m| UNIT as f64 / m.seconds_per_iter / gib);
+        for path in PATHS {
+            let (Some(m), Some(path_rate)) = (measured(path), rate(path)) else { continue };
+            let versus = |other: &str| {
+                rate(other).map_or("–".to_owned(), |other| format!("{}×", report::sig3(path_rate / other)))
+            };
+            rows.push(vec![
+                label.to_owned(),
+                path.to_owned(),
+                report::sig3(path_rate),
+                versus("memcpy"),
+                versus("h2_codec"),
+                report::sig3(m.iterations as f64 * UNIT as f64 / gib),
+                written
+                    .get(label)
+                    .and_then(|paths| paths.get(path))
+                    .map_or("–".to_owned(), |frames| frames.count.to_string()),
+            ]);
+        }
+    }
+    report::print_table(
+        "DATA framing, 16 MiB per iteration (median of samples)",
+        &["frames", "path", "GiB/s", "vs memcpy", "vs h2", "GiB processed", "frames per 16 MiB"],
+        &rows,
+    );
+}
+
+fn main() {
+    let body = body();
+    let mut criterion = Criterion::default().without_plots().configure_from_args();
+    let mut written = BTreeMap::new();
+    for (frame_size, label) in FRAME_SIZES {
+        written.insert(label, bench_frame_size(&mut criterion, &body, frame_size, label));
+    }
+    criterion.final_summary();
+    print_ratios(&written);
+}
