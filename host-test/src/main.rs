@@ -30,6 +30,8 @@ enum Command {
     Encode(EncodeArgs),
     /// Run stream mixes under each pool policy and report memory (the default).
     StreamMix(StreamMixArgs),
+    /// Component-versus-native benchmark table (BENCHMARKS.md).
+    Bench(h2fw_host::bench::cli::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Some(Command::Encode(args)) => encode(args),
         Some(Command::StreamMix(args)) => mix::run(args),
+        Some(Command::Bench(args)) => h2fw_host::bench::cli::run(args),
         None => mix::run(&StreamMixArgs::default()),
     };
     match result {

@@ -41,7 +41,11 @@ fn runtime() -> anyhow::Result<&'static Runtime> {
 }
 
 fn compile() -> anyhow::Result<Runtime> {
-    let engine = Engine::default();
+    // The world is synchronous: without the component-model-async task
+    // machinery each export call costs about a third (see BENCHMARKS.md).
+    let mut engine_config = wasmtime::Config::new();
+    engine_config.concurrency_support(false);
+    let engine = Engine::new(&engine_config).map_err(anyhow::Error::from).context("configuring wasmtime")?;
     let component =
         Component::new(&engine, COMPONENT).map_err(anyhow::Error::from).context("compiling the component")?;
     let mut linker = Linker::new(&engine);
