@@ -43,17 +43,7 @@ fn h2fw_fields(corpus: &Corpus) -> Vec<Vec<Vec<HeaderField<'_>>>> {
             connection
                 .blocks
                 .iter()
-                .map(|block| {
-                    block
-                        .fields
-                        .iter()
-                        .map(|field| HeaderField {
-                            name: field.name.as_bytes(),
-                            value: field.value.as_bytes(),
-                            sensitive: field.sensitive,
-                        })
-                        .collect()
-                })
+                .map(|block| block.header_fields())
                 .collect()
         })
         .collect()

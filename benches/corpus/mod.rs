@@ -16,7 +16,7 @@
 //! | `api-client`    | REST calls with a JWT, JSON bodies, request ids, idempotency keys |
 //! | `api-server`    | JSON responses with rate-limit and upstream-timing headers |
 //!
-//! Pure std and seeded: every run builds the same bytes.
+//! Seeded: every run builds the same bytes.
 
 /// One header field of a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,14 @@ impl Block {
     /// Value of the first field called `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|field| field.name == name).map(|field| field.value.as_str())
+    }
+
+    /// The block as the fields h2fw's encoder borrows.
+    pub fn header_fields(&self) -> Vec<h2fw::hpack::HeaderField<'_>> {
+        self.fields
+            .iter()
+            .map(|f| h2fw::hpack::HeaderField { name: f.name.as_bytes(), value: f.value.as_bytes(), sensitive: f.sensitive })
+            .collect()
     }
 
     /// Bytes of names plus values: the input an encoder reads.

@@ -179,17 +179,7 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
         let blocks: Vec<Vec<HeaderField<'_>>> = connection
             .blocks
             .iter()
-            .map(|block| {
-                block
-                    .fields
-                    .iter()
-                    .map(|field| HeaderField {
-                        name: field.name.as_bytes(),
-                        value: field.value.as_bytes(),
-                        sensitive: field.sensitive,
-                    })
-                    .collect()
-            })
+            .map(|block| block.header_fields())
             .collect();
         let mut writer = side.writer(&Config::new(Policy::Tiered))?;
         out.clear();
