@@ -39,13 +39,7 @@ fn h2fw_fields(corpus: &Corpus) -> Vec<Vec<Vec<HeaderField<'_>>>> {
     corpus
         .connections
         .iter()
-        .map(|connection| {
-            connection
-                .blocks
-                .iter()
-                .map(|block| block.header_fields())
-                .collect()
-        })
+        .map(|connection| connection.blocks.iter().map(|block| block.header_fields()).collect())
         .collect()
 }
 

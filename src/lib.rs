@@ -3,9 +3,9 @@
 //! Layers, bottom up: [`frame`] (wire format), [`hpack`] (RFC 7541),
 //! [`pool`] (size-classed buffers), [`conn`] (the stateful writer).
 
+#[cfg(target_family = "wasm")]
+mod component;
 pub mod conn;
 pub mod frame;
 pub mod hpack;
 pub mod pool;
-#[cfg(target_family = "wasm")]
-mod component;

@@ -13,7 +13,6 @@ fn open(conn: &mut Connection, stream: u32) {
     conn.open_stream(stream, &request("/bp").get(), StreamHints::default(), false).unwrap();
 }
 
-
 /// A connection whose peer grants no stream window, so every body byte waits.
 fn stalled(config: Config) -> Connection {
     let mut conn = Connection::new(config);

@@ -86,7 +86,6 @@ fn leased_bound(stats: &Stats) -> usize {
         + stats.pending_streams * 2 * (64 << 10)
 }
 
-
 const STREAM_WATERMARK: usize = 256 << 10;
 const CONN_WATERMARK: usize = 2 << 20;
 

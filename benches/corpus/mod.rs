@@ -54,7 +54,11 @@ impl Block {
     pub fn header_fields(&self) -> Vec<h2fw::hpack::HeaderField<'_>> {
         self.fields
             .iter()
-            .map(|f| h2fw::hpack::HeaderField { name: f.name.as_bytes(), value: f.value.as_bytes(), sensitive: f.sensitive })
+            .map(|f| h2fw::hpack::HeaderField {
+                name: f.name.as_bytes(),
+                value: f.value.as_bytes(),
+                sensitive: f.sensitive,
+            })
             .collect()
     }
 

@@ -87,7 +87,12 @@ pub trait Writer {
     /// One raw frame (DATA not flow-controlled).
     fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError>;
     /// HEADERS (+ CONTINUATION).
-    fn write_headers(&mut self, stream: u32, fields: &[HeaderField<'_>], options: HeadersOptions) -> Result<(), WriteError>;
+    fn write_headers(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        options: HeadersOptions,
+    ) -> Result<(), WriteError>;
     /// PUSH_PROMISE (+ CONTINUATION).
     fn write_push_promise(
         &mut self,
@@ -97,7 +102,13 @@ pub trait Writer {
         pad_length: Option<u8>,
     ) -> Result<(), WriteError>;
     /// Open a flow-controlled stream.
-    fn open_stream(&mut self, stream: u32, fields: &[HeaderField<'_>], hints: StreamHints, end_stream: bool) -> Result<(), WriteError>;
+    fn open_stream(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError>;
     /// Body bytes; returns how many were accepted.
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError>;
     /// End a stream, optionally with trailers.
@@ -125,7 +136,12 @@ impl Writer for Connection {
     fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
         Ok(Connection::write_frame(self, frame)?)
     }
-    fn write_headers(&mut self, stream: u32, fields: &[HeaderField<'_>], options: HeadersOptions) -> Result<(), WriteError> {
+    fn write_headers(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
         Ok(Connection::write_headers(self, stream, fields, options)?)
     }
     fn write_push_promise(
@@ -137,7 +153,13 @@ impl Writer for Connection {
     ) -> Result<(), WriteError> {
         Ok(Connection::write_push_promise(self, stream, promised_stream, fields, pad_length)?)
     }
-    fn open_stream(&mut self, stream: u32, fields: &[HeaderField<'_>], hints: StreamHints, end_stream: bool) -> Result<(), WriteError> {
+    fn open_stream(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError> {
         Ok(Connection::open_stream(self, stream, fields, hints, end_stream)?)
     }
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {

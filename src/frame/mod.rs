@@ -97,13 +97,7 @@ pub enum Frame<'a> {
     /// The HEADERS frame holds the padding, the priority fields and END_STREAM,
     /// and is filled to the full frame size; END_HEADERS is on the last frame.
     /// An empty block is one HEADERS frame.
-    Headers {
-        stream: u32,
-        block: &'a [u8],
-        end_stream: bool,
-        priority: Option<Priority>,
-        pad_length: Option<u8>,
-    },
+    Headers { stream: u32, block: &'a [u8], end_stream: bool, priority: Option<Priority>, pad_length: Option<u8> },
     /// PRIORITY.
     Priority { stream: u32, priority: Priority },
     /// RST_STREAM.

@@ -176,11 +176,7 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
     let mut elapsed = Duration::ZERO;
     let mut out = Vec::new();
     for connection in &corpus.connections {
-        let blocks: Vec<Vec<HeaderField<'_>>> = connection
-            .blocks
-            .iter()
-            .map(|block| block.header_fields())
-            .collect();
+        let blocks: Vec<Vec<HeaderField<'_>>> = connection.blocks.iter().map(|block| block.header_fields()).collect();
         let mut writer = side.writer(&Config::new(Policy::Tiered))?;
         out.clear();
         let (written, took) = clock::time(|| {
