@@ -254,13 +254,7 @@ impl Pool {
                 PoolBuf::new(bytes, Home::Class(index as u8), self.id)
             }
         };
-        let stats = &mut self.classes[index].stats;
-        stats.leased_buffers += 1;
-        stats.leased_bytes += buf.capacity();
-        self.leased(buf.capacity());
-        if allocated {
-            self.advance_gc(buf.capacity());
-        }
+        self.leased(&buf, allocated);
         Ok(buf)
     }
 
@@ -298,13 +292,7 @@ impl Pool {
                 PoolBuf::new(bytes, Home::Scratch(index as u8), self.id)
             }
         };
-        let stats = &mut self.go_pool(index).stats;
-        stats.leased_buffers += 1;
-        stats.leased_bytes += buf.capacity();
-        self.leased(buf.capacity());
-        if allocated {
-            self.advance_gc(buf.capacity());
-        }
+        self.leased(&buf, allocated);
         Ok(buf)
     }
 
@@ -431,10 +419,22 @@ impl Pool {
         }
     }
 
-    fn leased(&mut self, bytes: usize) {
+    /// Counts `buf` as leased, in its class's (or scratch pool's) stats and
+    /// the totals; a freshly `allocated` one also advances the GC model.
+    fn leased(&mut self, buf: &PoolBuf, allocated: bool) {
+        let bytes = buf.capacity();
+        let stats = match buf.home() {
+            Home::Class(index) => &mut self.classes[usize::from(index)].stats,
+            Home::Scratch(index) => &mut self.go_pool(usize::from(index)).stats,
+        };
+        stats.leased_buffers += 1;
+        stats.leased_bytes += bytes;
         self.leased_bytes += bytes;
         self.peak_leased_bytes = self.peak_leased_bytes.max(self.leased_bytes);
         self.peak_total_bytes = self.peak_total_bytes.max(self.held_bytes());
+        if allocated {
+            self.advance_gc(bytes);
+        }
     }
 
     fn idle(&mut self, bytes: usize) {
