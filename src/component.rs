@@ -153,6 +153,19 @@ impl wit::GuestConnection for ConnectionResource {
         Ok(len_to_wit(accepted))
     }
 
+    fn send_and_drain(&self, stream: u32, data: Vec<u8>) -> Result<wit::Sent, wit::Error> {
+        let mut wire = Vec::new();
+        let accepted = self.0.borrow_mut().send_and_drain(stream, &data, &mut wire).map_err(error_to_wit)?;
+        Ok(wit::Sent { accepted: len_to_wit(accepted), wire })
+    }
+
+    fn frame_in_place(&self, stream: u32, len: u32) -> Result<wit::InPlace, wit::Error> {
+        let (mut ahead, mut headers) = (Vec::new(), Vec::new());
+        let framed =
+            self.0.borrow_mut().frame_in_place(stream, len as usize, &mut ahead, &mut headers).map_err(error_to_wit)?;
+        Ok(wit::InPlace { framed: len_to_wit(framed), ahead, headers })
+    }
+
     fn send_batch(&self, items: Vec<(u32, Vec<u8>)>) -> wit::BatchOutcome {
         let mut accepted = Vec::new();
         if accepted.try_reserve_exact(items.len()).is_err() {

@@ -248,6 +248,20 @@ impl Writer for ComponentWriter {
         Ok(accepted as usize)
     }
 
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let sent = self.call(|guest, store, connection| guest.call_send_and_drain(store, connection, stream, data))?;
+        out.extend_from_slice(&sent.wire);
+        Ok(sent.accepted as usize)
+    }
+
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let in_place =
+            self.call(|guest, store, connection| guest.call_frame_in_place(store, connection, stream, len))?;
+        out.extend_from_slice(&in_place.ahead);
+        crate::writer::interleave(&in_place.headers, data, in_place.framed as usize, out)
+    }
+
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         let trailers = trailers.map(fields_to_wit);
         self.call(|guest, store, connection| guest.call_finish(store, connection, stream, trailers.as_deref()))

@@ -111,6 +111,13 @@ pub trait Writer {
     ) -> Result<(), WriteError>;
     /// Body bytes; returns how many were accepted.
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError>;
+    /// Body bytes, then every wire byte that can go appended to `out`;
+    /// returns how many body bytes were accepted.
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError>;
+    /// DATA for `data`, kept on the host's side: appends every queued byte,
+    /// then the frames of as much of `data` as the windows allow, to `out`;
+    /// returns how many body bytes were framed.
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError>;
     /// End a stream, optionally with trailers.
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError>;
     /// Reset a stream.
@@ -165,6 +172,14 @@ impl Writer for Connection {
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {
         Ok(Connection::send(self, stream, data)?)
     }
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        Ok(Connection::send_and_drain(self, stream, data, out)?)
+    }
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let mut headers = Vec::new();
+        let framed = Connection::frame_in_place(self, stream, data.len(), out, &mut headers)?;
+        interleave(&headers, data, framed, out)
+    }
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         Ok(Connection::finish(self, stream, trailers)?)
     }
@@ -179,5 +194,16 @@ impl Writer for Connection {
     }
     fn linear_memory(&self) -> Option<MemoryStats> {
         None
+    }
+}
+
+/// Appends the DATA frames of `frame_in_place`: each of `headers`, then the
+/// body bytes it counts, which must be the `framed` bytes the writer reported.
+pub(crate) fn interleave(headers: &[u8], data: &[u8], framed: usize, out: &mut Vec<u8>) -> Result<usize, WriteError> {
+    match h2fw::frame::interleave_data(headers, data.get(..framed).unwrap_or(data), out) {
+        Ok(used) if used == framed => Ok(framed),
+        outcome => Err(WriteError::Host(anyhow::anyhow!(
+            "frame_in_place reported {framed} bytes framed, its headers say {outcome:?}"
+        ))),
     }
 }

@@ -1,6 +1,7 @@
 //! The component's interface carries the library's behaviour unchanged:
 //! the same defaults, the same typed errors with the same messages, the same
-//! statistics, and `send-batch` does what the calls it batches would do.
+//! statistics, and `send-batch`, `send-and-drain` and `frame-in-place` do
+//! what the library's calls do.
 
 use h2fw::conn::{Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{Frame, Priority};
@@ -166,4 +167,49 @@ fn send_batch_stops_at_the_first_error_after_sending_the_items_before_it() {
 
     let (accepted, error) = component.send_batch(&[(3, vec![b'f'; 11]), (1, vec![])]).unwrap();
     assert_eq!((accepted, error.is_none()), (vec![11, 0], true));
+}
+
+#[test]
+fn send_and_drain_hands_out_what_the_library_does() {
+    let mut native = Connection::new(small_config());
+    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    let mut wires = [Vec::new(), Vec::new()];
+    for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
+        writer.apply_peer_settings(&[(4, 10_000)]).unwrap();
+        writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
+        writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
+        writer.write_frame(&Frame::Ping { opaque_data: *b"queued!!", ack: false }).unwrap();
+        // Output queued ahead, a write within the window, one past it (the
+        // rest waits, up to the 4096-byte stream watermark), a refused one.
+        assert_eq!(writer.send_and_drain(1, &[1; 3000], wire).unwrap(), 3000);
+        assert_eq!(writer.send_and_drain(3, &[3; 20_000], wire).unwrap(), 10_000 + 4096);
+        let refused = writer.send_and_drain(5, b"never opened", wire);
+        assert!(matches!(refused, Err(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{refused:?}");
+        writer.apply_window_update(3, 4096).unwrap();
+        assert_eq!(writer.send_and_drain(1, &[1; 10], wire).unwrap(), 10);
+    }
+    assert_eq!(wires[0], wires[1]);
+    assert_eq!(component.stats().unwrap(), Writer::stats(&mut native).unwrap());
+    assert_eq!(Writer::stats(&mut native).unwrap().live_bytes, 0, "every accepted byte went out");
+}
+
+#[test]
+fn frame_in_place_hands_out_what_the_library_does() {
+    let mut native = Connection::new(small_config());
+    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    let mut wires = [Vec::new(), Vec::new()];
+    let body: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+    for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
+        writer.apply_peer_settings(&[(4, 30_000)]).unwrap();
+        writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
+        // Headers queued ahead, then two frames (16384 + 13616) within the 30000 window.
+        assert_eq!(writer.frame_in_place(1, &body, wire).unwrap(), 30_000);
+        assert_eq!(writer.frame_in_place(1, &body[30_000..], wire).unwrap(), 0, "the window is spent");
+        let refused = writer.frame_in_place(3, &body, wire);
+        assert!(matches!(refused, Err(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{refused:?}");
+        writer.apply_window_update(1, 10_000).unwrap();
+        assert_eq!(writer.frame_in_place(1, &body[30_000..], wire).unwrap(), 10_000);
+    }
+    assert_eq!(wires[0], wires[1]);
+    assert_eq!(component.stats().unwrap(), Writer::stats(&mut native).unwrap());
 }

@@ -89,6 +89,14 @@ impl Writer for Tampering {
         }
         Ok(data.len())
     }
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let taken = self.send(stream, data)?;
+        Writer::drain(&mut self.inner, usize::MAX, out)?;
+        Ok(taken)
+    }
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        Writer::frame_in_place(&mut self.inner, stream, data, out)
+    }
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         if let Some((_, held)) = self.held.take_if(|(held_stream, _)| *held_stream == stream) {
             self.pass(stream, &held)?;
