@@ -127,19 +127,56 @@ fn open_streams(writer: &mut dyn Writer, max_frame_size: usize, streams: u32) ->
     Ok(())
 }
 
-/// Sends `data` on `stream` through `writer`, draining into `out` after each
-/// call, until every byte is taken.
-fn send_all(writer: &mut dyn Writer, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<(), WriteError> {
+/// How a workload hands body bytes in and takes wire bytes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// One `send_and_drain` per write (framed straight into the host's buffer).
+    SendAndDrain,
+    /// A `send`, then a `drain` (every byte goes through the output queue).
+    SendThenDrain,
+    /// One `frame_in_place` per write: the body stays on the host's side,
+    /// which puts the frame headers it gets back in front of its bytes.
+    FrameInPlace,
+}
+
+impl Calls {
+    /// How the table names the calls.
+    pub fn label(self) -> &'static str {
+        match self {
+            Calls::SendAndDrain => "send-and-drain",
+            Calls::SendThenDrain => "send + drain",
+            Calls::FrameInPlace => "frame-in-place",
+        }
+    }
+}
+
+/// Sends `data` on `stream` through `writer` with `calls`, the wire bytes
+/// going to `out`, until every byte is taken.
+fn send_all(
+    writer: &mut dyn Writer,
+    calls: Calls,
+    stream: u32,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
     let mut rest = data;
     while !rest.is_empty() {
-        let taken = match writer.send(stream, rest) {
+        let before = out.len();
+        let sent = match calls {
+            Calls::SendAndDrain => writer.send_and_drain(stream, rest, out),
+            Calls::SendThenDrain => writer.send(stream, rest),
+            Calls::FrameInPlace => writer.frame_in_place(stream, rest, out),
+        };
+        let taken = match sent {
             Ok(taken) => taken,
             Err(WriteError::Rejected { kind: ErrorKind::WouldBlock, .. }) => 0,
             Err(error) => return Err(error),
         };
+        if calls == Calls::SendThenDrain || taken == 0 {
+            writer.drain(DRAIN_ALL, out)?;
+        }
         rest = rest.get(taken..).unwrap_or_default();
-        let drained = writer.drain(DRAIN_ALL, out)?;
-        if taken == 0 && drained == 0 {
+        if taken == 0 && out.len() == before {
             return Err(WriteError::Host(anyhow::anyhow!(
                 "stream {stream}: the writer took nothing and had nothing to drain"
             )));
@@ -149,17 +186,18 @@ fn send_all(writer: &mut dyn Writer, stream: u32, data: &[u8], out: &mut Vec<u8>
 }
 
 /// DATA framing as in `benches/data.rs`: `body` sent one frame's worth per
-/// `send`, drained after each, `repeat` times on one stream. Returns the time
-/// of the sends and drains.
-pub fn data(side: Side, body: &[u8], frame_size: usize, repeat: usize) -> anyhow::Result<Duration> {
+/// write with `calls`, `repeat` times on one stream. Returns the time of the
+/// calls.
+pub fn data(side: Side, calls: Calls, body: &[u8], frame_size: usize, repeat: usize) -> anyhow::Result<Duration> {
     let mut writer = side.writer(&Config::new(Policy::Tiered))?;
     open_streams(writer.as_mut(), frame_size, 1)?;
     let mut out = Vec::with_capacity(body.len() + body.len().div_ceil(frame_size) * FRAME_HEADER_LEN);
     let mut elapsed = Duration::ZERO;
     for _ in 0..repeat {
         out.clear();
-        let (sent, took) =
-            clock::time(|| body.chunks(frame_size).try_for_each(|piece| send_all(writer.as_mut(), 1, piece, &mut out)));
+        let (sent, took) = clock::time(|| {
+            body.chunks(frame_size).try_for_each(|piece| send_all(writer.as_mut(), calls, 1, piece, &mut out))
+        });
         sent?;
         elapsed += took;
         check_data(&out, body.len(), frame_size)?;
@@ -191,14 +229,15 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
-/// Small gRPC-sized messages spread over `streams` open streams, one `send`
-/// plus one `drain` per message. Returns the time of those calls.
-pub fn small_frames(side: Side, message: &[u8], streams: u32, count: usize) -> anyhow::Result<Duration> {
+/// Small gRPC-sized messages spread over `streams` open streams, written
+/// one at a time with `calls`. Returns the time of the calls.
+pub fn small_frames(side: Side, calls: Calls, message: &[u8], streams: u32, count: usize) -> anyhow::Result<Duration> {
     let mut writer = side.writer(&Config::new(Policy::Tiered))?;
     open_streams(writer.as_mut(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
     let mut out = Vec::with_capacity(count * (message.len() + FRAME_HEADER_LEN));
     let (sent, elapsed) = clock::time(|| {
-        (0..count).try_for_each(|index| send_all(writer.as_mut(), 1 + 2 * (index as u32 % streams), message, &mut out))
+        (0..count)
+            .try_for_each(|index| send_all(writer.as_mut(), calls, 1 + 2 * (index as u32 % streams), message, &mut out))
     });
     sent?;
     check_data(&out, count * message.len(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize)?;

@@ -280,7 +280,7 @@ impl Mix {
     /// few messages, as a proxy's event loop would.
     fn paced_message(&mut self, run: &mut Run<'_>, stream: u32, len: usize, i: u32) -> Result<(), Failure> {
         self.send_message(run, stream, len)?;
-        if i % MESSAGES_PER_DRAIN == 0 {
+        if i.is_multiple_of(MESSAGES_PER_DRAIN) {
             self.held.offer(run)?;
             run.drain(DRAIN_PIECE)?;
         }
@@ -294,7 +294,7 @@ impl Mix {
         let mut streams = Vec::with_capacity(count as usize);
         for i in 1..=count {
             streams.push(run.open(&fields, None)?);
-            if i % MESSAGES_PER_DRAIN == 0 {
+            if i.is_multiple_of(MESSAGES_PER_DRAIN) {
                 run.drain(DRAIN_PIECE)?;
             }
         }
@@ -307,7 +307,7 @@ impl Mix {
         self.held.flush(run)?;
         for (i, &stream) in (1..).zip(streams) {
             run.finish(stream, None)?;
-            if i % MESSAGES_PER_DRAIN == 0 {
+            if i.is_multiple_of(MESSAGES_PER_DRAIN) {
                 run.drain(DRAIN_PIECE)?;
             }
         }
