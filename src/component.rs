@@ -166,19 +166,20 @@ impl wit::GuestConnection for ConnectionResource {
         Ok(wit::InPlace { framed: len_to_wit(framed), ahead, headers })
     }
 
-    fn send_batch(&self, items: Vec<(u32, Vec<u8>)>) -> wit::BatchOutcome {
-        let mut accepted = Vec::new();
-        if accepted.try_reserve_exact(items.len()).is_err() {
-            return wit::BatchOutcome { accepted, error: Some(oom_error(items.len() * size_of::<u32>())) };
+    fn send_batch(&self, items: Vec<wit::BatchItem>, data: Vec<u8>) -> wit::BatchOutcome {
+        // Everything the outcome needs is reserved before any item is sent.
+        let (mut library_items, mut accepted, mut taken) = (Vec::new(), Vec::new(), Vec::new());
+        let reserved = library_items.try_reserve_exact(items.len()).is_ok()
+            && accepted.try_reserve_exact(items.len()).is_ok()
+            && taken.try_reserve_exact(items.len()).is_ok();
+        if !reserved {
+            let requested = items.len() * (size_of::<conn::BatchItem>() + size_of::<usize>() + size_of::<u32>());
+            return wit::BatchOutcome { accepted: taken, error: Some(oom_error(requested)) };
         }
-        let mut connection = self.0.borrow_mut();
-        for (stream, data) in &items {
-            match connection.send(*stream, data) {
-                Ok(taken) => accepted.push(len_to_wit(taken)),
-                Err(error) => return wit::BatchOutcome { accepted, error: Some(error_to_wit(error)) },
-            }
-        }
-        wit::BatchOutcome { accepted, error: None }
+        library_items.extend(items.iter().map(|item| conn::BatchItem { stream: item.stream, len: item.len as usize }));
+        let outcome = self.0.borrow_mut().send_batch(&library_items, &data, &mut accepted);
+        taken.extend(accepted.into_iter().map(len_to_wit));
+        wit::BatchOutcome { accepted: taken, error: outcome.err().map(error_to_wit) }
     }
 
     fn finish(&self, stream: u32, trailers: Option<Vec<wit::HeaderField>>) -> Result<(), wit::Error> {
@@ -391,6 +392,9 @@ fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
             D::StreamIdInvalid(wit::StreamIdInvalid { stream: *stream, reason: try_to_string(reason)? })
         }
         conn::Error::WindowOverflow { stream } => D::WindowOverflow(wit::WindowOverflow { stream: *stream }),
+        conn::Error::BatchLength { lengths, data } => {
+            D::BatchLength(wit::BatchLength { lengths: *lengths, data: len_to_wit(*data) })
+        }
         conn::Error::WouldBlock { stream, pending } => {
             D::WouldBlock(wit::WouldBlock { stream: *stream, pending: len_to_wit(*pending) })
         }

@@ -7,7 +7,7 @@
 mod conn_common;
 
 use conn_common::{body, decode, raw_frames, request, streams};
-use h2fw::conn::{Config, Connection, Error, StreamHints};
+use h2fw::conn::{BatchItem, Config, Connection, Error, StreamHints};
 use h2fw::frame::{Frame, interleave_data, setting};
 use h2fw::pool::Policy;
 
@@ -187,4 +187,21 @@ fn in_place_frames_what_the_windows_allow_after_what_waits() {
     let stats = conn.stats();
     assert_eq!((stats.live_bytes, stats.pending_bytes, stats.pool.leased_bytes), (0, 0, 0));
     assert_eq!(stats.bytes_drained, wire.len() as u64);
+}
+
+#[test]
+fn a_batch_is_a_send_per_item_and_stops_at_the_first_error() {
+    let (mut conn, mut wire) = connection(16_384, 1 << 20);
+    conn.open_stream(3, &request("/two").get(), StreamHints::default(), false).unwrap();
+    let data: Vec<u8> = (0..60u8).collect();
+    let items = [BatchItem { stream: 3, len: 10 }, BatchItem { stream: 1, len: 20 }, BatchItem { stream: 5, len: 1 }];
+    let mut accepted = Vec::new();
+    assert_eq!(conn.send_batch(&items, &data, &mut accepted), Err(Error::StreamNotOpen { stream: 5 }));
+    assert_eq!(accepted, [10, 20]);
+    let too_long = [BatchItem { stream: 1, len: 30 }, BatchItem { stream: 3, len: 31 }];
+    assert_eq!(conn.send_batch(&too_long, &data, &mut accepted), Err(Error::BatchLength { lengths: 61, data: 60 }));
+    assert_eq!(accepted, [10, 20], "nothing of a refused batch was sent");
+    conn.drain(usize::MAX, &mut wire).unwrap();
+    let views = streams(decode(&wire, 16_384));
+    assert_eq!((&views[&3].body[..], &views[&1].body[..]), (&data[..10], &data[10..30]));
 }

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, anyhow};
-use h2fw::conn::{Config, HeadersOptions, Stats, StreamHints};
+use h2fw::conn::{BatchItem, Config, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{ClassStats, Policy, PoolConfig, PoolStats};
@@ -171,15 +171,6 @@ impl ComponentWriter {
             Err(trap) => Err(WriteError::Host(trap.into())),
         }
     }
-
-    /// `send-batch`: many (stream, bytes) items in one call. Returns the
-    /// bytes accepted per item processed and the error that stopped the
-    /// batch, if any.
-    pub fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(Vec<usize>, Option<WriteError>), WriteError> {
-        let outcome = self.call(|guest, store, connection| guest.call_send_batch(store, connection, items).map(Ok))?;
-        let accepted = outcome.accepted.into_iter().map(|taken| taken as usize).collect();
-        Ok((accepted, outcome.error.map(error_from_wit)))
-    }
 }
 
 impl Writer for ComponentWriter {
@@ -260,6 +251,17 @@ impl Writer for ComponentWriter {
             self.call(|guest, store, connection| guest.call_frame_in_place(store, connection, stream, len))?;
         out.extend_from_slice(&in_place.ahead);
         crate::writer::interleave(&in_place.headers, data, in_place.framed as usize, out)
+    }
+
+    fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), WriteError> {
+        let items: Vec<wit::BatchItem> = items
+            .iter()
+            .map(|item| wit::BatchItem { stream: item.stream, len: u32::try_from(item.len).unwrap_or(u32::MAX) })
+            .collect();
+        let outcome =
+            self.call(|guest, store, connection| guest.call_send_batch(store, connection, &items, data).map(Ok))?;
+        accepted.extend(outcome.accepted.into_iter().map(|taken| taken as usize));
+        outcome.error.map_or(Ok(()), |error| Err(error_from_wit(error)))
     }
 
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
@@ -428,6 +430,7 @@ fn error_from_wit(error: wit::Error) -> WriteError {
         D::StreamIdInvalid(_) => ErrorKind::StreamIdInvalid,
         D::WindowOverflow(_) => ErrorKind::WindowOverflow,
         D::WouldBlock(_) => ErrorKind::WouldBlock,
+        D::BatchLength(_) => ErrorKind::BatchLength,
     };
     // The guest leaves the message empty only when it had no memory to format it.
     let message = if error.message.is_empty() { format!("{:?}", error.detail) } else { error.message };

@@ -2,7 +2,7 @@
 //! library and the component under wasmtime. The CLI and the stream mixes
 //! are written against it, so both run the exact same calls.
 
-use h2fw::conn::{Connection, Error, HeadersOptions, Stats, StreamHints};
+use h2fw::conn::{BatchItem, Connection, Error, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
 
@@ -40,6 +40,8 @@ pub enum ErrorKind {
     WindowOverflow,
     /// Backpressure: nothing accepted.
     WouldBlock,
+    /// Batch lengths past the batch's data.
+    BatchLength,
 }
 
 /// Why a writer call failed.
@@ -71,6 +73,7 @@ impl From<Error> for WriteError {
             Error::StreamIdInvalid { .. } => ErrorKind::StreamIdInvalid,
             Error::WindowOverflow { .. } => ErrorKind::WindowOverflow,
             Error::WouldBlock { .. } => ErrorKind::WouldBlock,
+            Error::BatchLength { .. } => ErrorKind::BatchLength,
         };
         WriteError::Rejected { kind, message: error.to_string() }
     }
@@ -118,6 +121,9 @@ pub trait Writer {
     /// then the frames of as much of `data` as the windows allow, to `out`;
     /// returns how many body bytes were framed.
     fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError>;
+    /// `send` for many items whose bytes lie back to back in `data`; pushes
+    /// each processed item's accepted bytes and stops at the first error.
+    fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), WriteError>;
     /// End a stream, optionally with trailers.
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError>;
     /// Reset a stream.
@@ -179,6 +185,9 @@ impl Writer for Connection {
         let mut headers = Vec::new();
         let framed = Connection::frame_in_place(self, stream, data.len(), out, &mut headers)?;
         interleave(&headers, data, framed, out)
+    }
+    fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), WriteError> {
+        Ok(Connection::send_batch(self, items, data, accepted)?)
     }
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         Ok(Connection::finish(self, stream, trailers)?)

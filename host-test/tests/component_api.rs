@@ -3,7 +3,7 @@
 //! statistics, and `send-batch`, `send-and-drain` and `frame-in-place` do
 //! what the library's calls do.
 
-use h2fw::conn::{Config, Connection, HeadersOptions, StreamHints};
+use h2fw::conn::{BatchItem, Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
@@ -151,22 +151,42 @@ fn statistics_are_the_library_statistics() {
 fn send_batch_stops_at_the_first_error_after_sending_the_items_before_it() {
     let mut native = Connection::new(Config::new(Policy::Tiered));
     let mut component = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
-    for writer in [&mut native as &mut dyn Writer, &mut component] {
+    let item = |stream, len| BatchItem { stream, len };
+    let items = [item(1, 100), item(3, 7), item(1, 300), item(9, 5), item(3, 9)];
+    let data: Vec<u8> = (0..421u32).map(|i| i as u8).collect();
+    let mut wires = [Vec::new(), Vec::new()];
+    for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
         writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
         writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
-    }
-    let items =
-        vec![(1, vec![b'a'; 100]), (3, vec![b'b'; 7]), (1, vec![b'c'; 300]), (9, vec![b'd'; 5]), (3, vec![b'e'; 9])];
-    let (accepted, error) = component.send_batch(&items).unwrap();
-    assert_eq!(accepted, [100, 7, 300]);
-    assert!(matches!(error, Some(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{error:?}");
-    for (stream, data) in &items[..3] {
-        native.send(*stream, data).unwrap();
-    }
-    assert_eq!(drain_all(&mut component), drain_all(&mut native));
+        let mut accepted = Vec::new();
+        let stopped = writer.send_batch(&items, &data, &mut accepted);
+        assert_eq!(accepted, [100, 7, 300]);
+        assert!(matches!(stopped, Err(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{stopped:?}");
 
-    let (accepted, error) = component.send_batch(&[(3, vec![b'f'; 11]), (1, vec![])]).unwrap();
-    assert_eq!((accepted, error.is_none()), (vec![11, 0], true));
+        // Lengths past the data: refused whole, nothing sent.
+        accepted.clear();
+        let refused = writer.send_batch(&[item(3, 2), item(1, 10)], &data[..11], &mut accepted);
+        match refused {
+            Err(WriteError::Rejected { kind: ErrorKind::BatchLength, message }) => {
+                assert_eq!(message, "batch items count 12 bytes, its data holds 11")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(accepted.is_empty());
+        writer.send_batch(&[item(3, 11), item(1, 0)], &data[..11], &mut accepted).unwrap();
+        assert_eq!(accepted, [11, 0]);
+        *wire = drain_all(writer);
+    }
+    assert_eq!(wires[0], wires[1]);
+    // The items' bytes went to their streams in order: the first 100 bytes on
+    // stream 1, the next 7 on stream 3, ...
+    let mut native_alone = Connection::new(Config::new(Policy::Tiered));
+    native_alone.open_stream(1, &request(), StreamHints::default(), false).unwrap();
+    native_alone.open_stream(3, &request(), StreamHints::default(), false).unwrap();
+    for (stream, range) in [(1, 0..100), (3, 100..107), (1, 107..407), (3, 0..11)] {
+        native_alone.send(stream, &data[range]).unwrap();
+    }
+    assert_eq!(drain_all(&mut native_alone), wires[0]);
 }
 
 #[test]

@@ -18,7 +18,7 @@ mod wire;
 
 use std::time::Duration;
 
-use h2fw::conn::{Config, Connection, HeadersOptions, StreamHints};
+use h2fw::conn::{BatchItem, Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{FRAME_HEADER_LEN, setting};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
@@ -50,44 +50,6 @@ impl Side {
             Side::Native => Box::new(Connection::new(config.clone())),
             Side::Component => Box::new(ComponentWriter::new(config, None)?),
         })
-    }
-}
-
-/// `send` for many `(stream, bytes)` items in one call where the writer has
-/// such a call (the component's `send-batch`); natively a loop of `send`.
-pub trait SendBatch: Writer {
-    /// Sends every item; an item not taken whole is an error here, since the
-    /// small-frame workload never reaches the watermarks.
-    fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(), WriteError>;
-}
-
-impl SendBatch for Connection {
-    fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(), WriteError> {
-        for (stream, data) in items {
-            let taken = Connection::send(self, *stream, data)?;
-            check_taken(*stream, taken, data.len())?;
-        }
-        Ok(())
-    }
-}
-
-impl SendBatch for ComponentWriter {
-    fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(), WriteError> {
-        let (accepted, error) = ComponentWriter::send_batch(self, items)?;
-        if let Some(error) = error {
-            return Err(error);
-        }
-        if accepted.len() != items.len() {
-            return Err(WriteError::Host(anyhow::anyhow!(
-                "send-batch processed {} of {} items",
-                accepted.len(),
-                items.len()
-            )));
-        }
-        for ((stream, data), taken) in items.iter().zip(accepted) {
-            check_taken(*stream, taken, data.len())?;
-        }
-        Ok(())
     }
 }
 
@@ -244,9 +206,9 @@ pub fn small_frames(side: Side, calls: Calls, message: &[u8], streams: u32, coun
     Ok(elapsed)
 }
 
-/// The same messages, `batch` at a time: one [`SendBatch::send_batch`] plus one
-/// `drain` per batch (`count` rounded down to whole batches). Returns the time
-/// of those calls.
+/// The same messages, `batch` at a time: one `send_batch` plus one `drain`
+/// per batch (`count` rounded down to whole batches). Returns the time of
+/// those calls.
 pub fn small_frames_batched(
     side: Side,
     message: &[u8],
@@ -254,28 +216,28 @@ pub fn small_frames_batched(
     count: usize,
     batch: usize,
 ) -> anyhow::Result<Duration> {
-    let config = Config::new(Policy::Tiered);
-    match side {
-        Side::Native => batched(Connection::new(config), message, streams, count, batch),
-        Side::Component => batched(ComponentWriter::new(&config, None)?, message, streams, count, batch),
-    }
-}
-
-fn batched(
-    mut writer: impl SendBatch,
-    message: &[u8],
-    streams: u32,
-    count: usize,
-    batch: usize,
-) -> anyhow::Result<Duration> {
-    open_streams(&mut writer, h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
-    let items: Vec<(u32, Vec<u8>)> =
-        (0..batch).map(|index| (1 + 2 * (index as u32 % streams), message.to_vec())).collect();
+    let mut writer = side.writer(&Config::new(Policy::Tiered))?;
+    open_streams(writer.as_mut(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
+    let items: Vec<BatchItem> =
+        (0..batch).map(|index| BatchItem { stream: 1 + 2 * (index as u32 % streams), len: message.len() }).collect();
+    let data = message.repeat(batch);
     let batches = count / batch.max(1);
     let mut out = Vec::with_capacity(batches * batch * (message.len() + FRAME_HEADER_LEN));
+    let mut accepted = Vec::with_capacity(batch);
     let (sent, elapsed) = clock::time(|| {
         (0..batches).try_for_each(|_| {
-            writer.send_batch(&items)?;
+            accepted.clear();
+            writer.send_batch(&items, &data, &mut accepted)?;
+            if accepted.len() != items.len() {
+                return Err(WriteError::Host(anyhow::anyhow!(
+                    "send_batch processed {} of {} items",
+                    accepted.len(),
+                    items.len()
+                )));
+            }
+            for (item, &taken) in items.iter().zip(&accepted) {
+                check_taken(item.stream, taken, item.len)?;
+            }
             writer.drain(DRAIN_ALL, &mut out).map(drop)
         })
     });
