@@ -530,7 +530,8 @@ impl Connection {
                 }
             };
             if framed > 0 {
-                self.frames += frame_count(&frame(framed), len, self.max_frame_size);
+                // Unpadded DATA: every wire byte beyond the body is a frame header.
+                self.frames += ((len - framed) / FRAME_HEADER_LEN) as u64;
                 s.window -= framed as i64;
                 self.conn_window -= framed as i64;
             }
