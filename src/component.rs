@@ -113,7 +113,7 @@ impl wit::GuestConnection for ConnectionResource {
     fn write_headers(
         &self,
         stream: u32,
-        fields: Vec<wit::HeaderField>,
+        fields: wit::HeaderList,
         options: wit::HeadersOptions,
     ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
@@ -129,7 +129,7 @@ impl wit::GuestConnection for ConnectionResource {
         &self,
         stream: u32,
         promised_stream: u32,
-        fields: Vec<wit::HeaderField>,
+        fields: wit::HeaderList,
         pad_length: Option<u8>,
     ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
@@ -139,7 +139,7 @@ impl wit::GuestConnection for ConnectionResource {
     fn open_stream(
         &self,
         stream: u32,
-        fields: Vec<wit::HeaderField>,
+        fields: wit::HeaderList,
         hints: wit::StreamHints,
         end_stream: bool,
     ) -> Result<(), wit::Error> {
@@ -182,8 +182,8 @@ impl wit::GuestConnection for ConnectionResource {
         wit::BatchOutcome { accepted: taken, error: outcome.err().map(error_to_wit) }
     }
 
-    fn finish(&self, stream: u32, trailers: Option<Vec<wit::HeaderField>>) -> Result<(), wit::Error> {
-        let trailers = trailers.as_deref().map(fields_from_wit).transpose()?;
+    fn finish(&self, stream: u32, trailers: Option<wit::HeaderList>) -> Result<(), wit::Error> {
+        let trailers = trailers.as_ref().map(fields_from_wit).transpose()?;
         self.0.borrow_mut().finish(stream, trailers.as_deref()).map_err(error_to_wit)
     }
 
@@ -287,16 +287,13 @@ fn settings_from_wit(settings: &[wit::Setting]) -> Result<Vec<(u16, u32)>, wit::
     Ok(pairs)
 }
 
-fn fields_from_wit(fields: &[wit::HeaderField]) -> Result<Vec<hpack::HeaderField<'_>>, wit::Error> {
+fn fields_from_wit(list: &wit::HeaderList) -> Result<Vec<hpack::HeaderField<'_>>, wit::Error> {
     let mut borrowed = Vec::new();
     borrowed
-        .try_reserve_exact(fields.len())
-        .map_err(|_| oom_error(fields.len() * size_of::<hpack::HeaderField<'_>>()))?;
-    borrowed.extend(fields.iter().map(|field| hpack::HeaderField {
-        name: &field.name,
-        value: &field.value,
-        sensitive: field.sensitive,
-    }));
+        .try_reserve_exact(list.fields.len())
+        .map_err(|_| oom_error(list.fields.len() * size_of::<hpack::HeaderField<'_>>()))?;
+    let lengths = list.fields.iter().map(|field| (field.name_len as usize, field.value_len as usize, field.sensitive));
+    hpack::split_fields(&list.bytes, lengths, &mut borrowed).map_err(|error| error_to_wit(error.into()))?;
     Ok(borrowed)
 }
 
@@ -447,6 +444,9 @@ fn hpack_error_to_wit(error: &HpackError) -> Result<wit::HpackError, usize> {
         HpackError::PseudoHeader { name, reason } => E::PseudoHeader(field(name, reason)?),
         HpackError::BufferTooSmall { needed, available } => {
             E::BufferTooSmall(wit::BufferTooSmall { needed: len_to_wit(*needed), available: len_to_wit(*available) })
+        }
+        HpackError::FieldLengths { lengths, bytes } => {
+            E::FieldLengths(wit::FieldLengthsMismatch { lengths: *lengths, bytes: len_to_wit(*bytes) })
         }
     })
 }

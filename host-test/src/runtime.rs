@@ -173,6 +173,41 @@ impl ComponentWriter {
     }
 }
 
+impl ComponentWriter {
+    /// `write-headers` with the header list in the form the WIT carries it:
+    /// every name and value back to back in `bytes`, and per field its name
+    /// length, value length and sensitivity. For hosts that hold header
+    /// lists that way; lengths that do not add up to `bytes` are refused
+    /// with a typed `hpack` error.
+    pub fn write_headers_flat(
+        &mut self,
+        stream: u32,
+        bytes: &[u8],
+        lengths: &[(u32, u32, bool)],
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
+        let fields = lengths
+            .iter()
+            .map(|&(name_len, value_len, sensitive)| wit::FieldLengths { name_len, value_len, sensitive })
+            .collect();
+        self.write_headers_list(stream, wit::HeaderList { bytes: bytes.to_vec(), fields }, options)
+    }
+
+    fn write_headers_list(
+        &mut self,
+        stream: u32,
+        fields: wit::HeaderList,
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
+        let options = wit::HeadersOptions {
+            end_stream: options.end_stream,
+            priority: options.priority.map(priority_to_wit),
+            pad_length: options.pad_length,
+        };
+        self.call(|guest, store, connection| guest.call_write_headers(store, connection, stream, &fields, options))
+    }
+}
+
 impl Writer for ComponentWriter {
     fn apply_peer_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
         let settings = settings_to_wit(settings);
@@ -198,13 +233,7 @@ impl Writer for ComponentWriter {
         fields: &[HeaderField<'_>],
         options: HeadersOptions,
     ) -> Result<(), WriteError> {
-        let fields = fields_to_wit(fields);
-        let options = wit::HeadersOptions {
-            end_stream: options.end_stream,
-            priority: options.priority.map(priority_to_wit),
-            pad_length: options.pad_length,
-        };
-        self.call(|guest, store, connection| guest.call_write_headers(store, connection, stream, &fields, options))
+        self.write_headers_list(stream, fields_to_wit(fields), options)
     }
 
     fn write_push_promise(
@@ -266,7 +295,7 @@ impl Writer for ComponentWriter {
 
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         let trailers = trailers.map(fields_to_wit);
-        self.call(|guest, store, connection| guest.call_finish(store, connection, stream, trailers.as_deref()))
+        self.call(|guest, store, connection| guest.call_finish(store, connection, stream, trailers.as_ref()))
     }
 
     fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), WriteError> {
@@ -351,15 +380,19 @@ fn settings_to_wit(settings: &[(u16, u32)]) -> Vec<wit::Setting> {
     settings.iter().map(|&(id, value)| wit::Setting { id, value }).collect()
 }
 
-fn fields_to_wit(fields: &[HeaderField<'_>]) -> Vec<wit::HeaderField> {
-    fields
+/// `fields` as the WIT's two-list `header-list`.
+fn fields_to_wit(fields: &[HeaderField<'_>]) -> wit::HeaderList {
+    let mut bytes = Vec::with_capacity(fields.iter().map(|field| field.name.len() + field.value.len()).sum());
+    let lengths = fields
         .iter()
-        .map(|field| wit::HeaderField {
-            name: field.name.to_vec(),
-            value: field.value.to_vec(),
-            sensitive: field.sensitive,
+        .map(|field| {
+            bytes.extend_from_slice(field.name);
+            bytes.extend_from_slice(field.value);
+            let len = |part: &[u8]| u32::try_from(part.len()).unwrap_or(u32::MAX);
+            wit::FieldLengths { name_len: len(field.name), value_len: len(field.value), sensitive: field.sensitive }
         })
-        .collect()
+        .collect();
+    wit::HeaderList { bytes, fields: lengths }
 }
 
 fn priority_to_wit(priority: Priority) -> wit::Priority {

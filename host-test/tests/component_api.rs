@@ -233,3 +233,29 @@ fn frame_in_place_hands_out_what_the_library_does() {
     assert_eq!(wires[0], wires[1]);
     assert_eq!(component.stats().unwrap(), Writer::stats(&mut native).unwrap());
 }
+
+#[test]
+fn a_header_list_whose_lengths_do_not_add_up_is_refused_with_a_typed_error() {
+    let mut component = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
+    let bytes = b":methodGET:schemehttps:path/:authorityexample.com";
+    let good = [(7, 3, false), (7, 5, false), (5, 1, false), (10, 11, false)];
+    for (lengths, total) in
+        [(&good[..3], 28), (&[(7, 3, false), (7, 5, false), (5, 1, false), (10, 12, false)][..], 50)]
+    {
+        match component.write_headers_flat(1, bytes, lengths, HeadersOptions::default()) {
+            Err(WriteError::Rejected { kind: ErrorKind::Hpack, message }) => {
+                assert_eq!(message, format!("header field lengths count {total} bytes, the list holds 49"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(component.stats().unwrap().queued_bytes, 0, "nothing queued");
+    }
+    component.write_headers_flat(1, bytes, &good, HeadersOptions::default()).unwrap();
+    let mut native = Connection::new(Config::new(Policy::Tiered));
+    native.write_headers(1, &request_get(), HeadersOptions::default()).unwrap();
+    assert_eq!(drain_all(&mut component), drain_all(&mut native));
+}
+
+fn request_get() -> Vec<HeaderField<'static>> {
+    vec![field(":method", "GET"), field(":scheme", "https"), field(":path", "/"), field(":authority", "example.com")]
+}
