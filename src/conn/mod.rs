@@ -63,13 +63,15 @@ pub struct Config {
 
 impl Config {
     /// Defaults for `policy`: the pool's defaults ([`crate::pool::PoolConfig::new`]:
-    /// 256 MiB budget, 8 idle buffers per class, 1 MiB idle in all), 1 MiB
-    /// pending per stream, 64 MiB live per connection, a 4096-byte HPACK
-    /// table (the RFC default) and 64 KiB of output framed ahead.
+    /// 256 MiB budget, 8 idle buffers per class, 1 MiB idle in all), 512 KiB
+    /// pending per stream (what Go's per-stream scratch buffer holds at
+    /// most, so that no stream waits on more than it would there), 64 MiB
+    /// live per connection, a 4096-byte HPACK table (the RFC default) and
+    /// 64 KiB of output framed ahead.
     pub fn new(policy: Policy) -> Self {
         Self {
             pool: crate::pool::PoolConfig::new(policy),
-            stream_high_watermark: 1 << 20,
+            stream_high_watermark: 512 << 10,
             conn_high_watermark: 64 << 20,
             max_header_table_size: crate::hpack::DEFAULT_TABLE_SIZE,
             output_high_watermark: 64 << 10,
