@@ -22,16 +22,29 @@ pub(super) fn encode(src: &[u8], mut put: impl FnMut([u8; 4]) -> bool) -> Option
     // were already written and fall off as it shifts.
     let mut pending: u64 = 0;
     let mut count: u32 = 0;
-    for &byte in src {
+    let mut add = |byte: u8| {
         if count >= 32 {
             count -= 32;
             if !put(((pending >> count) as u32).to_be_bytes()) {
-                return None;
+                return false;
             }
         }
         let (code, len) = CODES[usize::from(byte)];
         pending = (pending << len) | u64::from(code);
         count += u32::from(len);
+        true
+    };
+    // Four at a time: one loop test for four codes.
+    let (quads, rest) = src.as_chunks::<4>();
+    for &[a, b, c, d] in quads {
+        if !(add(a) && add(b) && add(c) && add(d)) {
+            return None;
+        }
+    }
+    for &byte in rest {
+        if !add(byte) {
+            return None;
+        }
     }
     let padding = (8 - count % 8) % 8;
     let count = count + padding;
