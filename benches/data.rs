@@ -34,7 +34,7 @@ const FRAME_SIZES: [(usize, &str); 2] = [(16 << 10, "16KiB"), (1 << 20, "1MiB")]
 /// replenished after each unit as a reading peer would.
 const WINDOW: u32 = 1 << 30;
 /// The paths, in table order; the first is the limit.
-const PATHS: [&str; 5] = ["memcpy", "memcpy_framed", "h2fw_frame", "h2fw_conn", "h2_codec"];
+const PATHS: [&str; 6] = ["memcpy", "memcpy_framed", "h2fw_frame", "h2fw_conn", "h2fw_conn_queued", "h2_codec"];
 
 /// The body: 16 MiB of a non-repeating byte pattern.
 fn body() -> Vec<u8> {
@@ -67,10 +67,12 @@ fn framed_len(frame_size: usize) -> usize {
 }
 
 /// The connection path: one open stream with windows wide open; body goes in
-/// through `send` one frame's worth at a time and comes out of `drain` into a
-/// reused buffer.
+/// one frame's worth per call and its frames come out into a reused buffer,
+/// through `send_and_drain` (`h2fw_conn`), or through `send` and then `drain`
+/// (`h2fw_conn_queued`: every byte copied into the output queue first).
 struct ConnectionPath {
     connection: Connection,
+    queued: bool,
 }
 
 /// The stream the body goes out on.
@@ -84,7 +86,7 @@ const REQUEST: [HeaderField<'static>; 4] = [
 ];
 
 impl ConnectionPath {
-    fn new(frame_size: usize) -> Result<Self, Error> {
+    fn new(frame_size: usize, queued: bool) -> Result<Self, Error> {
         let mut connection = Connection::new(Config::new(Policy::Tiered));
         connection.apply_peer_settings(&[
             (setting::INITIAL_WINDOW_SIZE, WINDOW),
@@ -93,7 +95,7 @@ impl ConnectionPath {
         connection.apply_window_update(0, WINDOW - 65_535)?;
         connection.open_stream(STREAM, &REQUEST, StreamHints::default(), false)?;
         connection.drain(usize::MAX, &mut Vec::new())?;
-        Ok(ConnectionPath { connection })
+        Ok(ConnectionPath { connection, queued })
     }
 
     /// Frames `body` into `out` (cleared first), then gives the windows back.
@@ -102,14 +104,22 @@ impl ConnectionPath {
         for piece in body.chunks(frame_size) {
             let mut rest = piece;
             while !rest.is_empty() {
-                let taken = match self.connection.send(STREAM, rest) {
+                let before = out.len();
+                let sent = if self.queued {
+                    self.connection.send(STREAM, rest)
+                } else {
+                    self.connection.send_and_drain(STREAM, rest, out)
+                };
+                let taken = match sent {
                     Ok(taken) => taken,
                     Err(Error::WouldBlock { .. }) => 0,
                     Err(error) => return Err(error),
                 };
+                if self.queued || taken == 0 {
+                    self.connection.drain(usize::MAX, out)?;
+                }
                 rest = rest.get(taken..).unwrap_or_default();
-                let drained = self.connection.drain(usize::MAX, out)?;
-                assert!(taken > 0 || drained > 0, "connection made no progress");
+                assert!(taken > 0 || out.len() > before, "connection made no progress");
             }
         }
         self.connection.apply_window_update(0, UNIT as u32)?;
@@ -176,18 +186,23 @@ fn bench_frame_size(
     });
     written.extend(check("h2fw_frame", &out, frame_size, body).map(|frames| ("h2fw_frame", frames)));
 
-    let mut path = None;
-    let mut out = Vec::with_capacity(framed_len(frame_size));
-    group.bench_function("h2fw_conn", |b| {
-        b.iter_custom(|iters| {
-            let path = path.get_or_insert_with(|| ConnectionPath::new(frame_size).expect("connection setup"));
-            report::sample(&name("h2fw_conn"), iters, || {
-                clock::time(|| path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA"))
+    for (path_name, queued) in [("h2fw_conn", false), ("h2fw_conn_queued", true)] {
+        let mut path = None;
+        let mut out = Vec::with_capacity(framed_len(frame_size));
+        group.bench_function(path_name, |b| {
+            b.iter_custom(|iters| {
+                let path =
+                    path.get_or_insert_with(|| ConnectionPath::new(frame_size, queued).expect("connection setup"));
+                report::sample(&name(path_name), iters, || {
+                    clock::time(|| {
+                        path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA")
+                    })
                     .1
+                })
             })
-        })
-    });
-    written.extend(check("h2fw_conn", &out, frame_size, body).map(|frames| ("h2fw_conn", frames)));
+        });
+        written.extend(check(path_name, &out, frame_size, body).map(|frames| (path_name, frames)));
+    }
 
     let shared = Bytes::copy_from_slice(body);
     let mut codec = h2_peer::codec(frame_size);

@@ -113,7 +113,7 @@ impl wit::GuestConnection for ConnectionResource {
     fn write_headers(
         &self,
         stream: u32,
-        fields: Vec<wit::HeaderField>,
+        fields: wit::HeaderList,
         options: wit::HeadersOptions,
     ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
@@ -129,7 +129,7 @@ impl wit::GuestConnection for ConnectionResource {
         &self,
         stream: u32,
         promised_stream: u32,
-        fields: Vec<wit::HeaderField>,
+        fields: wit::HeaderList,
         pad_length: Option<u8>,
     ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
@@ -139,7 +139,7 @@ impl wit::GuestConnection for ConnectionResource {
     fn open_stream(
         &self,
         stream: u32,
-        fields: Vec<wit::HeaderField>,
+        fields: wit::HeaderList,
         hints: wit::StreamHints,
         end_stream: bool,
     ) -> Result<(), wit::Error> {
@@ -153,23 +153,37 @@ impl wit::GuestConnection for ConnectionResource {
         Ok(len_to_wit(accepted))
     }
 
-    fn send_batch(&self, items: Vec<(u32, Vec<u8>)>) -> wit::BatchOutcome {
-        let mut accepted = Vec::new();
-        if accepted.try_reserve_exact(items.len()).is_err() {
-            return wit::BatchOutcome { accepted, error: Some(oom_error(items.len() * size_of::<u32>())) };
-        }
-        let mut connection = self.0.borrow_mut();
-        for (stream, data) in &items {
-            match connection.send(*stream, data) {
-                Ok(taken) => accepted.push(len_to_wit(taken)),
-                Err(error) => return wit::BatchOutcome { accepted, error: Some(error_to_wit(error)) },
-            }
-        }
-        wit::BatchOutcome { accepted, error: None }
+    fn send_and_drain(&self, stream: u32, data: Vec<u8>) -> Result<wit::Sent, wit::Error> {
+        let mut wire = Vec::new();
+        let accepted = self.0.borrow_mut().send_and_drain(stream, &data, &mut wire).map_err(error_to_wit)?;
+        Ok(wit::Sent { accepted: len_to_wit(accepted), wire })
     }
 
-    fn finish(&self, stream: u32, trailers: Option<Vec<wit::HeaderField>>) -> Result<(), wit::Error> {
-        let trailers = trailers.as_deref().map(fields_from_wit).transpose()?;
+    fn frame_in_place(&self, stream: u32, len: u32) -> Result<wit::InPlace, wit::Error> {
+        let (mut ahead, mut headers) = (Vec::new(), Vec::new());
+        let framed =
+            self.0.borrow_mut().frame_in_place(stream, len as usize, &mut ahead, &mut headers).map_err(error_to_wit)?;
+        Ok(wit::InPlace { framed: len_to_wit(framed), ahead, headers })
+    }
+
+    fn send_batch(&self, items: Vec<wit::BatchItem>, data: Vec<u8>) -> wit::BatchOutcome {
+        // Everything the outcome needs is reserved before any item is sent.
+        let (mut library_items, mut accepted, mut taken) = (Vec::new(), Vec::new(), Vec::new());
+        let reserved = library_items.try_reserve_exact(items.len()).is_ok()
+            && accepted.try_reserve_exact(items.len()).is_ok()
+            && taken.try_reserve_exact(items.len()).is_ok();
+        if !reserved {
+            let requested = items.len() * (size_of::<conn::BatchItem>() + size_of::<usize>() + size_of::<u32>());
+            return wit::BatchOutcome { accepted: taken, error: Some(oom_error(requested)) };
+        }
+        library_items.extend(items.iter().map(|item| conn::BatchItem { stream: item.stream, len: item.len as usize }));
+        let outcome = self.0.borrow_mut().send_batch(&library_items, &data, &mut accepted);
+        taken.extend(accepted.into_iter().map(len_to_wit));
+        wit::BatchOutcome { accepted: taken, error: outcome.err().map(error_to_wit) }
+    }
+
+    fn finish(&self, stream: u32, trailers: Option<wit::HeaderList>) -> Result<(), wit::Error> {
+        let trailers = trailers.as_ref().map(fields_from_wit).transpose()?;
         self.0.borrow_mut().finish(stream, trailers.as_deref()).map_err(error_to_wit)
     }
 
@@ -273,16 +287,13 @@ fn settings_from_wit(settings: &[wit::Setting]) -> Result<Vec<(u16, u32)>, wit::
     Ok(pairs)
 }
 
-fn fields_from_wit(fields: &[wit::HeaderField]) -> Result<Vec<hpack::HeaderField<'_>>, wit::Error> {
+fn fields_from_wit(list: &wit::HeaderList) -> Result<Vec<hpack::HeaderField<'_>>, wit::Error> {
     let mut borrowed = Vec::new();
     borrowed
-        .try_reserve_exact(fields.len())
-        .map_err(|_| oom_error(fields.len() * size_of::<hpack::HeaderField<'_>>()))?;
-    borrowed.extend(fields.iter().map(|field| hpack::HeaderField {
-        name: &field.name,
-        value: &field.value,
-        sensitive: field.sensitive,
-    }));
+        .try_reserve_exact(list.fields.len())
+        .map_err(|_| oom_error(list.fields.len() * size_of::<hpack::HeaderField<'_>>()))?;
+    let lengths = list.fields.iter().map(|field| (field.name_len as usize, field.value_len as usize, field.sensitive));
+    hpack::split_fields(&list.bytes, lengths, &mut borrowed).map_err(|error| error_to_wit(error.into()))?;
     Ok(borrowed)
 }
 
@@ -378,6 +389,9 @@ fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
             D::StreamIdInvalid(wit::StreamIdInvalid { stream: *stream, reason: try_to_string(reason)? })
         }
         conn::Error::WindowOverflow { stream } => D::WindowOverflow(wit::WindowOverflow { stream: *stream }),
+        conn::Error::BatchLength { lengths, data } => {
+            D::BatchLength(wit::BatchLength { lengths: *lengths, data: len_to_wit(*data) })
+        }
         conn::Error::WouldBlock { stream, pending } => {
             D::WouldBlock(wit::WouldBlock { stream: *stream, pending: len_to_wit(*pending) })
         }
@@ -430,6 +444,9 @@ fn hpack_error_to_wit(error: &HpackError) -> Result<wit::HpackError, usize> {
         HpackError::PseudoHeader { name, reason } => E::PseudoHeader(field(name, reason)?),
         HpackError::BufferTooSmall { needed, available } => {
             E::BufferTooSmall(wit::BufferTooSmall { needed: len_to_wit(*needed), available: len_to_wit(*available) })
+        }
+        HpackError::FieldLengths { lengths, bytes } => {
+            E::FieldLengths(wit::FieldLengthsMismatch { lengths: *lengths, bytes: len_to_wit(*bytes) })
         }
     })
 }

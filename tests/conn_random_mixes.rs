@@ -11,29 +11,58 @@ use std::collections::BTreeMap;
 
 use conn_common::{Fields, body, decode, observable, request, streams};
 use h2fw::conn::{Config, Connection, Error, Stats, StreamHints};
-use h2fw::frame::{Frame, setting};
+use h2fw::frame::{Frame, interleave_data, setting};
 use h2fw::pool::Policy;
 use proptest::prelude::*;
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SendCall {
+    Send,
+    SendAndDrain,
+    FrameInPlace,
+}
+
 #[derive(Debug, Clone)]
 enum Op {
-    Open { content_length: Option<u64>, end_stream: bool },
-    Send { stream: usize, len: usize },
-    Finish { stream: usize, trailers: bool },
-    Reset { stream: usize },
-    WindowUpdate { stream: Option<usize>, increment: u32 },
+    Open {
+        content_length: Option<u64>,
+        end_stream: bool,
+    },
+    /// Body bytes through `send`, `send_and_drain` or `frame_in_place`.
+    Send {
+        stream: usize,
+        len: usize,
+        call: SendCall,
+    },
+    Finish {
+        stream: usize,
+        trailers: bool,
+    },
+    Reset {
+        stream: usize,
+    },
+    WindowUpdate {
+        stream: Option<usize>,
+        increment: u32,
+    },
     InitialWindow(u32),
     MaxFrameSize(u32),
     Ping,
-    Drain { piece: usize },
+    Drain {
+        piece: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (prop::option::of(0u64..200_000), prop::bool::weighted(0.1))
             .prop_map(|(content_length, end_stream)| Op::Open { content_length, end_stream }),
-        8 => (0usize..16, prop_oneof![1usize..300, 300usize..20_000, 20_000usize..150_000])
-            .prop_map(|(stream, len)| Op::Send { stream, len }),
+        8 => (0usize..16, prop_oneof![1usize..300, 300usize..20_000, 20_000usize..150_000], prop_oneof![
+            Just(SendCall::Send),
+            Just(SendCall::SendAndDrain),
+            Just(SendCall::FrameInPlace)
+        ])
+        .prop_map(|(stream, len, call)| Op::Send { stream, len, call }),
         2 => (0usize..16, any::<bool>()).prop_map(|(stream, trailers)| Op::Finish { stream, trailers }),
         1 => (0usize..16).prop_map(|stream| Op::Reset { stream }),
         3 => (prop::option::of(0usize..16), 1u32..200_000)
@@ -125,11 +154,33 @@ fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError>
                 }
                 r
             }
-            Op::Send { stream, len } => match pick(&ids, stream) {
+            Op::Send { stream, len, call } => match pick(&ids, stream) {
                 Some(id) => {
                     let e = expected.get_mut(&id).unwrap();
                     let data = body(id, e.body.len(), len);
-                    match conn.send(id, &data) {
+                    let wire_before = wire.len();
+                    let sent = match call {
+                        SendCall::Send => conn.send(id, &data),
+                        SendCall::SendAndDrain => conn.send_and_drain(id, &data, &mut wire),
+                        SendCall::FrameInPlace => {
+                            let mut headers = Vec::new();
+                            conn.frame_in_place(id, len, &mut wire, &mut headers).inspect(|&framed| {
+                                interleave_data(&headers, &data[..framed], &mut wire).unwrap();
+                            })
+                        }
+                    };
+                    if call != SendCall::Send {
+                        let drained = conn.stats().bytes_drained - before.bytes_drained;
+                        prop_assert_eq!(drained, (wire.len() - wire_before) as u64);
+                        if sent.is_err() {
+                            prop_assert_eq!(wire.len(), wire_before, "a refused send_and_drain wrote bytes");
+                        }
+                    }
+                    match sent {
+                        Ok(0) if call == SendCall::FrameInPlace => {
+                            prop_assert!(e.open);
+                            Ok(())
+                        }
                         Ok(n) => {
                             prop_assert!(e.open, "send accepted on a closed stream");
                             prop_assert!(n > 0 && n <= len);

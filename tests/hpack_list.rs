@@ -1,6 +1,6 @@
 //! HeaderList: raw pushes and the `http` helpers' pseudo-headers and order.
 
-use h2fw::hpack::{HeaderField, HeaderList};
+use h2fw::hpack::{HeaderField, HeaderList, HpackError, split_fields};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 fn as_strings(list: &HeaderList) -> Vec<(String, String, bool)> {
@@ -111,4 +111,37 @@ fn response_and_trailers() {
     let list = HeaderList::trailers(&headers());
     assert_eq!(as_strings(&list), expected(&HEADER_FIELDS));
     assert!(HeaderList::trailers(&HeaderMap::new()).is_empty());
+}
+
+#[test]
+fn split_fields_cuts_names_and_values_back_to_back() {
+    let bytes = b":path/indexauthorizationBearer x";
+    let mut fields = vec![HeaderField { name: b"kept", value: b"", sensitive: false }];
+    split_fields(bytes, [(5, 6, false), (13, 8, true)].into_iter(), &mut fields).unwrap();
+    assert_eq!(
+        fields[1..],
+        [
+            HeaderField { name: b":path", value: b"/index", sensitive: false },
+            HeaderField { name: b"authorization", value: b"Bearer x", sensitive: true },
+        ]
+    );
+    split_fields(b"", [(0, 0, false)].into_iter(), &mut fields).unwrap();
+    assert_eq!(fields.len(), 4, "an empty name and value is a field (validation refuses it later)");
+}
+
+#[test]
+fn split_fields_refuses_lengths_that_do_not_add_up() {
+    let mut fields = Vec::new();
+    let bytes = b"abcdef";
+    for (lengths, total) in
+        [(vec![(3, 4, false)], 7), (vec![(3, 2, false)], 5), (vec![(usize::MAX, usize::MAX, false)], u64::MAX)]
+    {
+        let refused = split_fields(bytes, lengths.into_iter(), &mut fields);
+        assert_eq!(refused, Err(HpackError::FieldLengths { lengths: total, bytes: 6 }));
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            format!("header field lengths count {total} bytes, the list holds 6")
+        );
+    }
+    assert!(fields.is_empty());
 }

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, anyhow};
-use h2fw::conn::{Config, HeadersOptions, Stats, StreamHints};
+use h2fw::conn::{BatchItem, Config, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{ClassStats, Policy, PoolConfig, PoolStats};
@@ -171,14 +171,40 @@ impl ComponentWriter {
             Err(trap) => Err(WriteError::Host(trap.into())),
         }
     }
+}
 
-    /// `send-batch`: many (stream, bytes) items in one call. Returns the
-    /// bytes accepted per item processed and the error that stopped the
-    /// batch, if any.
-    pub fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(Vec<usize>, Option<WriteError>), WriteError> {
-        let outcome = self.call(|guest, store, connection| guest.call_send_batch(store, connection, items).map(Ok))?;
-        let accepted = outcome.accepted.into_iter().map(|taken| taken as usize).collect();
-        Ok((accepted, outcome.error.map(error_from_wit)))
+impl ComponentWriter {
+    /// `write-headers` with the header list in the form the WIT carries it:
+    /// every name and value back to back in `bytes`, and per field its name
+    /// length, value length and sensitivity. For hosts that hold header
+    /// lists that way; lengths that do not add up to `bytes` are refused
+    /// with a typed `hpack` error.
+    pub fn write_headers_flat(
+        &mut self,
+        stream: u32,
+        bytes: &[u8],
+        lengths: &[(u32, u32, bool)],
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
+        let fields = lengths
+            .iter()
+            .map(|&(name_len, value_len, sensitive)| wit::FieldLengths { name_len, value_len, sensitive })
+            .collect();
+        self.write_headers_list(stream, wit::HeaderList { bytes: bytes.to_vec(), fields }, options)
+    }
+
+    fn write_headers_list(
+        &mut self,
+        stream: u32,
+        fields: wit::HeaderList,
+        options: HeadersOptions,
+    ) -> Result<(), WriteError> {
+        let options = wit::HeadersOptions {
+            end_stream: options.end_stream,
+            priority: options.priority.map(priority_to_wit),
+            pad_length: options.pad_length,
+        };
+        self.call(|guest, store, connection| guest.call_write_headers(store, connection, stream, &fields, options))
     }
 }
 
@@ -207,13 +233,7 @@ impl Writer for ComponentWriter {
         fields: &[HeaderField<'_>],
         options: HeadersOptions,
     ) -> Result<(), WriteError> {
-        let fields = fields_to_wit(fields);
-        let options = wit::HeadersOptions {
-            end_stream: options.end_stream,
-            priority: options.priority.map(priority_to_wit),
-            pad_length: options.pad_length,
-        };
-        self.call(|guest, store, connection| guest.call_write_headers(store, connection, stream, &fields, options))
+        self.write_headers_list(stream, fields_to_wit(fields), options)
     }
 
     fn write_push_promise(
@@ -248,9 +268,34 @@ impl Writer for ComponentWriter {
         Ok(accepted as usize)
     }
 
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let sent = self.call(|guest, store, connection| guest.call_send_and_drain(store, connection, stream, data))?;
+        out.extend_from_slice(&sent.wire);
+        Ok(sent.accepted as usize)
+    }
+
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let in_place =
+            self.call(|guest, store, connection| guest.call_frame_in_place(store, connection, stream, len))?;
+        out.extend_from_slice(&in_place.ahead);
+        crate::writer::interleave(&in_place.headers, data, in_place.framed as usize, out)
+    }
+
+    fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), WriteError> {
+        let items: Vec<wit::BatchItem> = items
+            .iter()
+            .map(|item| wit::BatchItem { stream: item.stream, len: u32::try_from(item.len).unwrap_or(u32::MAX) })
+            .collect();
+        let outcome =
+            self.call(|guest, store, connection| guest.call_send_batch(store, connection, &items, data).map(Ok))?;
+        accepted.extend(outcome.accepted.into_iter().map(|taken| taken as usize));
+        outcome.error.map_or(Ok(()), |error| Err(error_from_wit(error)))
+    }
+
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         let trailers = trailers.map(fields_to_wit);
-        self.call(|guest, store, connection| guest.call_finish(store, connection, stream, trailers.as_deref()))
+        self.call(|guest, store, connection| guest.call_finish(store, connection, stream, trailers.as_ref()))
     }
 
     fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), WriteError> {
@@ -335,15 +380,19 @@ fn settings_to_wit(settings: &[(u16, u32)]) -> Vec<wit::Setting> {
     settings.iter().map(|&(id, value)| wit::Setting { id, value }).collect()
 }
 
-fn fields_to_wit(fields: &[HeaderField<'_>]) -> Vec<wit::HeaderField> {
-    fields
+/// `fields` as the WIT's two-list `header-list`.
+fn fields_to_wit(fields: &[HeaderField<'_>]) -> wit::HeaderList {
+    let mut bytes = Vec::with_capacity(fields.iter().map(|field| field.name.len() + field.value.len()).sum());
+    let lengths = fields
         .iter()
-        .map(|field| wit::HeaderField {
-            name: field.name.to_vec(),
-            value: field.value.to_vec(),
-            sensitive: field.sensitive,
+        .map(|field| {
+            bytes.extend_from_slice(field.name);
+            bytes.extend_from_slice(field.value);
+            let len = |part: &[u8]| u32::try_from(part.len()).unwrap_or(u32::MAX);
+            wit::FieldLengths { name_len: len(field.name), value_len: len(field.value), sensitive: field.sensitive }
         })
-        .collect()
+        .collect();
+    wit::HeaderList { bytes, fields: lengths }
 }
 
 fn priority_to_wit(priority: Priority) -> wit::Priority {
@@ -414,6 +463,7 @@ fn error_from_wit(error: wit::Error) -> WriteError {
         D::StreamIdInvalid(_) => ErrorKind::StreamIdInvalid,
         D::WindowOverflow(_) => ErrorKind::WindowOverflow,
         D::WouldBlock(_) => ErrorKind::WouldBlock,
+        D::BatchLength(_) => ErrorKind::BatchLength,
     };
     // The guest leaves the message empty only when it had no memory to format it.
     let message = if error.message.is_empty() { format!("{:?}", error.detail) } else { error.message };

@@ -2,7 +2,7 @@
 //! library and the component under wasmtime. The CLI and the stream mixes
 //! are written against it, so both run the exact same calls.
 
-use h2fw::conn::{Connection, Error, HeadersOptions, Stats, StreamHints};
+use h2fw::conn::{BatchItem, Connection, Error, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
 
@@ -40,6 +40,8 @@ pub enum ErrorKind {
     WindowOverflow,
     /// Backpressure: nothing accepted.
     WouldBlock,
+    /// Batch lengths past the batch's data.
+    BatchLength,
 }
 
 /// Why a writer call failed.
@@ -71,6 +73,7 @@ impl From<Error> for WriteError {
             Error::StreamIdInvalid { .. } => ErrorKind::StreamIdInvalid,
             Error::WindowOverflow { .. } => ErrorKind::WindowOverflow,
             Error::WouldBlock { .. } => ErrorKind::WouldBlock,
+            Error::BatchLength { .. } => ErrorKind::BatchLength,
         };
         WriteError::Rejected { kind, message: error.to_string() }
     }
@@ -111,6 +114,16 @@ pub trait Writer {
     ) -> Result<(), WriteError>;
     /// Body bytes; returns how many were accepted.
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError>;
+    /// Body bytes, then every wire byte that can go appended to `out`;
+    /// returns how many body bytes were accepted.
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError>;
+    /// DATA for `data`, kept on the host's side: appends every queued byte,
+    /// then the frames of as much of `data` as the windows allow, to `out`;
+    /// returns how many body bytes were framed.
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError>;
+    /// `send` for many items whose bytes lie back to back in `data`; pushes
+    /// each processed item's accepted bytes and stops at the first error.
+    fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), WriteError>;
     /// End a stream, optionally with trailers.
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError>;
     /// Reset a stream.
@@ -165,6 +178,17 @@ impl Writer for Connection {
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {
         Ok(Connection::send(self, stream, data)?)
     }
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        Ok(Connection::send_and_drain(self, stream, data, out)?)
+    }
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let mut headers = Vec::new();
+        let framed = Connection::frame_in_place(self, stream, data.len(), out, &mut headers)?;
+        interleave(&headers, data, framed, out)
+    }
+    fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), WriteError> {
+        Ok(Connection::send_batch(self, items, data, accepted)?)
+    }
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         Ok(Connection::finish(self, stream, trailers)?)
     }
@@ -179,5 +203,16 @@ impl Writer for Connection {
     }
     fn linear_memory(&self) -> Option<MemoryStats> {
         None
+    }
+}
+
+/// Appends the DATA frames of `frame_in_place`: each of `headers`, then the
+/// body bytes it counts, which must be the `framed` bytes the writer reported.
+pub(crate) fn interleave(headers: &[u8], data: &[u8], framed: usize, out: &mut Vec<u8>) -> Result<usize, WriteError> {
+    match h2fw::frame::interleave_data(headers, data.get(..framed).unwrap_or(data), out) {
+        Ok(used) if used == framed => Ok(framed),
+        outcome => Err(WriteError::Host(anyhow::anyhow!(
+            "frame_in_place reported {framed} bytes framed, its headers say {outcome:?}"
+        ))),
     }
 }

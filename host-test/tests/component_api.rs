@@ -1,8 +1,9 @@
 //! The component's interface carries the library's behaviour unchanged:
 //! the same defaults, the same typed errors with the same messages, the same
-//! statistics, and `send-batch` does what the calls it batches would do.
+//! statistics, and `send-batch`, `send-and-drain` and `frame-in-place` do
+//! what the library's calls do.
 
-use h2fw::conn::{Config, Connection, HeadersOptions, StreamHints};
+use h2fw::conn::{BatchItem, Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
@@ -150,20 +151,111 @@ fn statistics_are_the_library_statistics() {
 fn send_batch_stops_at_the_first_error_after_sending_the_items_before_it() {
     let mut native = Connection::new(Config::new(Policy::Tiered));
     let mut component = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
-    for writer in [&mut native as &mut dyn Writer, &mut component] {
+    let item = |stream, len| BatchItem { stream, len };
+    let items = [item(1, 100), item(3, 7), item(1, 300), item(9, 5), item(3, 9)];
+    let data: Vec<u8> = (0..421u32).map(|i| i as u8).collect();
+    let mut wires = [Vec::new(), Vec::new()];
+    for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
         writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
         writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
-    }
-    let items =
-        vec![(1, vec![b'a'; 100]), (3, vec![b'b'; 7]), (1, vec![b'c'; 300]), (9, vec![b'd'; 5]), (3, vec![b'e'; 9])];
-    let (accepted, error) = component.send_batch(&items).unwrap();
-    assert_eq!(accepted, [100, 7, 300]);
-    assert!(matches!(error, Some(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{error:?}");
-    for (stream, data) in &items[..3] {
-        native.send(*stream, data).unwrap();
-    }
-    assert_eq!(drain_all(&mut component), drain_all(&mut native));
+        let mut accepted = Vec::new();
+        let stopped = writer.send_batch(&items, &data, &mut accepted);
+        assert_eq!(accepted, [100, 7, 300]);
+        assert!(matches!(stopped, Err(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{stopped:?}");
 
-    let (accepted, error) = component.send_batch(&[(3, vec![b'f'; 11]), (1, vec![])]).unwrap();
-    assert_eq!((accepted, error.is_none()), (vec![11, 0], true));
+        // Lengths past the data: refused whole, nothing sent.
+        accepted.clear();
+        let refused = writer.send_batch(&[item(3, 2), item(1, 10)], &data[..11], &mut accepted);
+        match refused {
+            Err(WriteError::Rejected { kind: ErrorKind::BatchLength, message }) => {
+                assert_eq!(message, "batch items count 12 bytes, its data holds 11")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(accepted.is_empty());
+        writer.send_batch(&[item(3, 11), item(1, 0)], &data[..11], &mut accepted).unwrap();
+        assert_eq!(accepted, [11, 0]);
+        *wire = drain_all(writer);
+    }
+    assert_eq!(wires[0], wires[1]);
+    // The items' bytes went to their streams in order: the first 100 bytes on
+    // stream 1, the next 7 on stream 3, ...
+    let mut native_alone = Connection::new(Config::new(Policy::Tiered));
+    native_alone.open_stream(1, &request(), StreamHints::default(), false).unwrap();
+    native_alone.open_stream(3, &request(), StreamHints::default(), false).unwrap();
+    for (stream, range) in [(1, 0..100), (3, 100..107), (1, 107..407), (3, 0..11)] {
+        native_alone.send(stream, &data[range]).unwrap();
+    }
+    assert_eq!(drain_all(&mut native_alone), wires[0]);
+}
+
+#[test]
+fn send_and_drain_hands_out_what_the_library_does() {
+    let mut native = Connection::new(small_config());
+    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    let mut wires = [Vec::new(), Vec::new()];
+    for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
+        writer.apply_peer_settings(&[(4, 10_000)]).unwrap();
+        writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
+        writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
+        writer.write_frame(&Frame::Ping { opaque_data: *b"queued!!", ack: false }).unwrap();
+        // Output queued ahead, a write within the window, one past it (the
+        // rest waits, up to the 4096-byte stream watermark), a refused one.
+        assert_eq!(writer.send_and_drain(1, &[1; 3000], wire).unwrap(), 3000);
+        assert_eq!(writer.send_and_drain(3, &[3; 20_000], wire).unwrap(), 10_000 + 4096);
+        let refused = writer.send_and_drain(5, b"never opened", wire);
+        assert!(matches!(refused, Err(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{refused:?}");
+        writer.apply_window_update(3, 4096).unwrap();
+        assert_eq!(writer.send_and_drain(1, &[1; 10], wire).unwrap(), 10);
+    }
+    assert_eq!(wires[0], wires[1]);
+    assert_eq!(component.stats().unwrap(), Writer::stats(&mut native).unwrap());
+    assert_eq!(Writer::stats(&mut native).unwrap().live_bytes, 0, "every accepted byte went out");
+}
+
+#[test]
+fn frame_in_place_hands_out_what_the_library_does() {
+    let mut native = Connection::new(small_config());
+    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    let mut wires = [Vec::new(), Vec::new()];
+    let body: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+    for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
+        writer.apply_peer_settings(&[(4, 30_000)]).unwrap();
+        writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
+        // Headers queued ahead, then two frames (16384 + 13616) within the 30000 window.
+        assert_eq!(writer.frame_in_place(1, &body, wire).unwrap(), 30_000);
+        assert_eq!(writer.frame_in_place(1, &body[30_000..], wire).unwrap(), 0, "the window is spent");
+        let refused = writer.frame_in_place(3, &body, wire);
+        assert!(matches!(refused, Err(WriteError::Rejected { kind: ErrorKind::StreamNotOpen, .. })), "{refused:?}");
+        writer.apply_window_update(1, 10_000).unwrap();
+        assert_eq!(writer.frame_in_place(1, &body[30_000..], wire).unwrap(), 10_000);
+    }
+    assert_eq!(wires[0], wires[1]);
+    assert_eq!(component.stats().unwrap(), Writer::stats(&mut native).unwrap());
+}
+
+#[test]
+fn a_header_list_whose_lengths_do_not_add_up_is_refused_with_a_typed_error() {
+    let mut component = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
+    let bytes = b":methodGET:schemehttps:path/:authorityexample.com";
+    let good = [(7, 3, false), (7, 5, false), (5, 1, false), (10, 11, false)];
+    for (lengths, total) in
+        [(&good[..3], 28), (&[(7, 3, false), (7, 5, false), (5, 1, false), (10, 12, false)][..], 50)]
+    {
+        match component.write_headers_flat(1, bytes, lengths, HeadersOptions::default()) {
+            Err(WriteError::Rejected { kind: ErrorKind::Hpack, message }) => {
+                assert_eq!(message, format!("header field lengths count {total} bytes, the list holds 49"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(component.stats().unwrap().queued_bytes, 0, "nothing queued");
+    }
+    component.write_headers_flat(1, bytes, &good, HeadersOptions::default()).unwrap();
+    let mut native = Connection::new(Config::new(Policy::Tiered));
+    native.write_headers(1, &request_get(), HeadersOptions::default()).unwrap();
+    assert_eq!(drain_all(&mut component), drain_all(&mut native));
+}
+
+fn request_get() -> Vec<HeaderField<'static>> {
+    vec![field(":method", "GET"), field(":scheme", "https"), field(":path", "/"), field(":authority", "example.com")]
 }

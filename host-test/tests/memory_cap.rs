@@ -114,6 +114,16 @@ fn capped_memory_gives_typed_errors_and_the_connection_recovers() {
     // Memory is full; an argument larger than any hole the burst left still
     // reaches the component (through its reserve) and gets a typed answer.
     offer(&mut writer, streams[0], &mut sent[0], 3 * CHUNK);
+    // So does `send-and-drain` (the connection window is spent: nothing can
+    // go out, so the bytes would have to wait in memory that is not there).
+    let more = body(streams[1], sent[1], CHUNK);
+    match writer.send_and_drain(streams[1], &more, &mut wire) {
+        Ok(taken) => sent[1] += taken,
+        Err(WriteError::Rejected { kind, message }) => {
+            assert!(matches!(kind, ErrorKind::OutOfMemory | ErrorKind::Budget), "{kind:?}: {message}")
+        }
+        Err(error @ WriteError::Host(_)) => panic!("the component trapped: {error}"),
+    }
 
     // The peer opens the connection window; the host drains; the same
     // connection takes more bytes and finishes every stream.
@@ -121,7 +131,7 @@ fn capped_memory_gives_typed_errors_and_the_connection_recovers() {
     drain_in_slices(&mut writer, &mut wire);
     for (index, &stream) in streams.iter().enumerate() {
         let more = body(stream, sent[index], CHUNK);
-        let taken = writer.send(stream, &more).unwrap();
+        let taken = writer.send_and_drain(stream, &more, &mut wire).unwrap();
         assert_eq!(taken, CHUNK, "stream {stream} after the drain");
         sent[index] += taken;
         writer.finish(stream, None).unwrap();

@@ -4,7 +4,7 @@
 //! and compares length and CRC-32 with what it sent); and that check does
 //! fail when a writer corrupts, reorders or truncates a body.
 
-use h2fw::conn::{Connection, HeadersOptions, Stats, StreamHints};
+use h2fw::conn::{BatchItem, Connection, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
@@ -88,6 +88,17 @@ impl Writer for Tampering {
             _ => self.pass(stream, data)?,
         }
         Ok(data.len())
+    }
+    fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        let taken = self.send(stream, data)?;
+        Writer::drain(&mut self.inner, usize::MAX, out)?;
+        Ok(taken)
+    }
+    fn frame_in_place(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        Writer::frame_in_place(&mut self.inner, stream, data, out)
+    }
+    fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), WriteError> {
+        Writer::send_batch(&mut self.inner, items, data, accepted)
     }
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         if let Some((_, held)) = self.held.take_if(|(held_stream, _)| *held_stream == stream) {

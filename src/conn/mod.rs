@@ -120,6 +120,19 @@ pub enum Error {
     /// The stream or the connection is above its high watermark; nothing accepted.
     #[error("stream {stream}: backpressure, {pending} bytes already pending")]
     WouldBlock { stream: u32, pending: usize },
+    /// A batch's item lengths add up to more bytes than its data holds.
+    #[error("batch items count {lengths} bytes, its data holds {data}")]
+    BatchLength { lengths: u64, data: usize },
+}
+
+/// One item of [`Connection::send_batch`]: the next `len` bytes of the
+/// batch's data go to `stream`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchItem {
+    /// Stream the bytes are for.
+    pub stream: u32,
+    /// How many of the batch's bytes.
+    pub len: usize,
 }
 
 /// Connection statistics.
@@ -388,6 +401,97 @@ impl Connection {
     /// pool's budget). `Error::WouldBlock` (or `Error::Pool`) when nothing
     /// could be taken, and then nothing changed.
     pub fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, Error> {
+        self.send_to(stream, data, None)
+    }
+
+    /// [`Connection::send`], then [`Connection::drain`] of every byte into
+    /// `out`, in one call: the write path of a host that has room for the
+    /// wire bytes now. Returns the body bytes taken, as `send` does.
+    ///
+    /// When nothing is queued ahead (no output waiting, nothing pending on
+    /// the stream), the bytes the windows allow are framed straight into
+    /// `out`, one copy, with no output watermark; the rest waits as with
+    /// `send`, and the drain then hands out whatever else can go (other
+    /// streams' DATA round-robin, due trailers). Errors are `send`'s, and
+    /// then nothing changed and nothing was written. Queued bytes the drain
+    /// cannot hand out for lack of memory stay queued for a later `drain`.
+    pub fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, Error> {
+        let direct = self.output.len() == 0;
+        let accepted = self.send_to(stream, data, direct.then_some(&mut *out))?;
+        // An error here means nothing could be handed out; the bytes are
+        // queued and `stats().live_bytes` counts them.
+        let _ = self.drain(usize::MAX, out);
+        Ok(accepted)
+    }
+
+    /// [`Connection::send`] for many items whose bytes lie back to back in
+    /// `data`, in order, pushing the bytes each item had accepted onto
+    /// `accepted`; stops at the first error and returns it (the items before
+    /// it stay sent). One call for many small messages, which is what makes
+    /// them cheap through the component.
+    ///
+    /// Checked first, with nothing sent: lengths that add up to more than
+    /// `data` ([`Error::BatchLength`]), and room in `accepted` ([`Error::Pool`]).
+    pub fn send_batch(&mut self, items: &[BatchItem], data: &[u8], accepted: &mut Vec<usize>) -> Result<(), Error> {
+        let lengths = items.iter().fold(0u64, |sum, item| sum.saturating_add(item.len as u64));
+        if lengths > data.len() as u64 {
+            return Err(Error::BatchLength { lengths, data: data.len() });
+        }
+        accepted.try_reserve(items.len()).map_err(|_| oom::<usize>(items.len()))?;
+        let mut rest = data;
+        for item in items {
+            let (bytes, tail) = rest.split_at(item.len);
+            accepted.push(self.send(item.stream, bytes)?);
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// DATA for `len` body bytes of `stream` that stay in the host's own
+    /// buffer: hands out every queued byte into `ahead` (as `drain` would),
+    /// then, if nothing of the stream waits, frames as many of the `len`
+    /// bytes as the windows allow and appends only their frame headers to
+    /// `headers` (see [`frame::encode_data_headers`]). Returns how many body
+    /// bytes were framed; the wire is `ahead`, then each header followed by
+    /// the next body bytes, as many as its length field says.
+    ///
+    /// Body bytes never cross into the writer: through the component this
+    /// is the one path whose copies are the host's own. Bytes not framed
+    /// (0 when a window is closed, the stream has bytes waiting, or memory
+    /// for `ahead` is short) stay the host's, to offer again or to `send`.
+    /// `Error::StreamNotOpen` (nothing written) is the only error.
+    pub fn frame_in_place(
+        &mut self,
+        stream: u32,
+        len: usize,
+        ahead: &mut Vec<u8>,
+        headers: &mut Vec<u8>,
+    ) -> Result<usize, Error> {
+        if self.streams.get(&stream).is_none_or(|s| s.finish.is_some()) {
+            return Err(Error::StreamNotOpen { stream });
+        }
+        // Whatever cannot be handed out for lack of memory stays queued,
+        // and then no frame may jump ahead of it.
+        let _ = self.drain(usize::MAX, ahead);
+        let Some(s) = self.streams.get_mut(&stream).filter(|s| s.pending.is_empty() && self.output.len() == 0) else {
+            return Ok(0);
+        };
+        let n = len.min(window_room(s.window)).min(window_room(self.conn_window));
+        let frames = n.div_ceil(self.max_frame_size as usize);
+        if n == 0 || headers.try_reserve(frames * FRAME_HEADER_LEN).is_err() {
+            return Ok(0);
+        }
+        let written = frame::encode_data_headers(stream, n, false, headers, self.max_frame_size)?;
+        s.window -= n as i64;
+        self.conn_window -= n as i64;
+        self.frames += frames as u64;
+        self.bytes_drained += (written + n) as u64;
+        Ok(n)
+    }
+
+    /// `send`, framing what goes out at once into `direct` when given (and
+    /// memory for it can be had), else into the output queue.
+    fn send_to(&mut self, stream: u32, data: &[u8], direct: Option<&mut Vec<u8>>) -> Result<usize, Error> {
         let live = self.live_bytes();
         let Self { config, pool, output, streams, ready, .. } = self;
         let Some(s) = streams.get_mut(&stream).filter(|s| s.finish.is_none()) else {
@@ -396,33 +500,45 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        // Room for bytes that wait (queued output counts as live bytes);
+        // what goes straight into `direct` never waits.
         let room = config
             .stream_high_watermark
             .saturating_sub(s.pending.len())
             .min(config.conn_high_watermark.saturating_sub(live));
-        if room == 0 {
-            return Err(Error::WouldBlock { stream, pending: s.pending.len() });
-        }
-        let data = &data[..data.len().min(room)];
 
         let mut framed = 0;
+        let mut rest_room = room;
         if s.pending.is_empty() {
-            let now = data
-                .len()
-                .min(window_room(s.window))
-                .min(window_room(self.conn_window))
-                .min(config.output_high_watermark.saturating_sub(output.len()));
-            if now > 0 {
-                let frame = Frame::Data { stream, data: &data[..now], end_stream: false, pad_length: None };
-                let len = output.push_frame(pool, &frame, self.max_frame_size)?;
-                self.frames += frame_count(&frame, len, self.max_frame_size);
-                s.window -= now as i64;
-                self.conn_window -= now as i64;
-                framed = now;
+            let windows = data.len().min(window_room(s.window)).min(window_room(self.conn_window));
+            let frame = |n| Frame::Data { stream, data: &data[..n], end_stream: false, pad_length: None };
+            let direct = direct.filter(|_| windows > 0).and_then(|out| {
+                let len = frame(windows).validate(self.max_frame_size).ok()?;
+                out.try_reserve(len).ok().map(|()| (out, len))
+            });
+            let len = match direct {
+                Some((out, len)) => {
+                    frame(windows).encode(out, self.max_frame_size)?;
+                    self.bytes_drained += len as u64;
+                    framed = windows;
+                    len
+                }
+                None => {
+                    framed = windows.min(room).min(config.output_high_watermark.saturating_sub(output.len()));
+                    rest_room -= framed;
+                    if framed > 0 { output.push_frame(pool, &frame(framed), self.max_frame_size)? } else { 0 }
+                }
+            };
+            if framed > 0 {
+                // Unpadded DATA: every wire byte beyond the body is a frame header.
+                self.frames += ((len - framed) / FRAME_HEADER_LEN) as u64;
+                s.window -= framed as i64;
+                self.conn_window -= framed as i64;
             }
         }
 
         let rest = &data[framed..];
+        let rest = &rest[..rest.len().min(rest_room)];
         let mut waiting = 0;
         if !rest.is_empty() {
             let was_empty = s.pending.is_empty();

@@ -1,6 +1,8 @@
 //! Writing validated frames. Nothing here checks or fails: [`write`] runs only
 //! after [`super::validate`] accepted the frame and `dst` was found big enough.
 
+use std::ops::Range;
+
 use bytes::BufMut;
 
 use super::header::{ACK, END_HEADERS, END_STREAM, PADDED, PRIORITY, put_header};
@@ -86,12 +88,9 @@ fn write_data(
     pad_length: Option<u8>,
     max_frame_size: usize,
 ) {
-    let room = data_room_in(pad_length, max_frame_size);
     let padded = if pad_length.is_some() { PADDED } else { 0 };
-    let mut rest = data;
-    loop {
-        let (chunk, tail) = rest.split_at(rest.len().min(room));
-        let last = tail.is_empty();
+    for (piece, last) in data_pieces(data.len(), data_room_in(pad_length, max_frame_size)) {
+        let chunk = &data[piece];
         let flags = padded | if last && end_stream { END_STREAM } else { 0 };
         put_header(dst, chunk.len() + padding_len(pad_length), FrameType::Data as u8, flags, stream);
         match pad_length {
@@ -102,11 +101,30 @@ fn write_data(
             }
             None => dst.put_slice(chunk),
         }
-        if last {
-            return;
-        }
-        rest = tail;
     }
+}
+
+/// The frame headers alone of unpadded DATA carrying `data_len` bytes.
+pub(super) fn write_data_headers(
+    dst: &mut impl BufMut,
+    stream: u32,
+    data_len: usize,
+    end_stream: bool,
+    max_frame_size: usize,
+) {
+    for (piece, last) in data_pieces(data_len, max_frame_size) {
+        put_header(dst, piece.len(), FrameType::Data as u8, if last && end_stream { END_STREAM } else { 0 }, stream);
+    }
+}
+
+/// Where `len` data bytes are cut into DATA frames of at most `room` bytes
+/// (one empty frame for none), and whether each piece is the last.
+fn data_pieces(len: usize, room: usize) -> impl Iterator<Item = (Range<usize>, bool)> {
+    let frames = len.div_ceil(room).max(1);
+    (0..frames).map(move |index| {
+        let start = index * room;
+        (start..len.min(start + room), index + 1 == frames)
+    })
 }
 
 /// What goes in the first frame of a header block besides the block itself.

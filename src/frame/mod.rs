@@ -178,6 +178,59 @@ impl Frame<'_> {
     }
 }
 
+/// Writes only the 9-byte frame headers of the unpadded DATA frames that
+/// `Frame::Data` with `data_len` bytes would write, for a host that keeps
+/// the body in its own buffer (vectored writes, or a copy it makes anyway):
+/// each header goes on the wire followed by the next body bytes, as many as
+/// its length field says. Returns the bytes written (9 per frame); checks
+/// and errors are [`Frame::encode`]'s.
+pub fn encode_data_headers(
+    stream: u32,
+    data_len: usize,
+    end_stream: bool,
+    dst: &mut impl BufMut,
+    max_frame_size: u32,
+) -> Result<usize, FrameError> {
+    Frame::Data { stream, data: &[], end_stream, pad_length: None }.validate(max_frame_size)?;
+    let max_frame_size = layout::frame_size(max_frame_size);
+    let needed = data_len.div_ceil(max_frame_size).max(1) * FRAME_HEADER_LEN;
+    let available = dst.remaining_mut();
+    if available < needed {
+        return Err(FrameError::BufferTooSmall { needed, available });
+    }
+    encode::write_data_headers(dst, stream, data_len, end_stream, max_frame_size);
+    Ok(needed)
+}
+
+/// Appends to `out` the wire of DATA frames whose headers came from
+/// [`encode_data_headers`]: each header of `headers`, then the next bytes of
+/// `body`, as many as its length field says. Returns the body bytes used.
+///
+/// Checks everything first: headers that are not whole 9-byte DATA frame
+/// headers, or that count more bytes than `body` holds, are
+/// [`FrameError::BufferTooSmall`] (naming the body bytes needed and held)
+/// with nothing written.
+pub fn interleave_data(headers: &[u8], body: &[u8], out: &mut Vec<u8>) -> Result<usize, FrameError> {
+    let header_len =
+        |header: &[u8]| usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+    let pieces = headers.chunks(FRAME_HEADER_LEN);
+    let well_formed = headers.len().is_multiple_of(FRAME_HEADER_LEN)
+        && pieces.clone().all(|header| header[3] == FrameType::Data as u8 && header[4] & header::PADDED == 0);
+    let needed: usize = if well_formed { pieces.clone().map(header_len).sum() } else { usize::MAX };
+    if needed > body.len() {
+        return Err(FrameError::BufferTooSmall { needed, available: body.len() });
+    }
+    out.reserve(headers.len() + needed);
+    let mut rest = body;
+    for header in pieces {
+        let (piece, tail) = rest.split_at(header_len(header));
+        out.extend_from_slice(header);
+        out.extend_from_slice(piece);
+        rest = tail;
+    }
+    Ok(needed)
+}
+
 #[cfg(test)]
 mod validation_tests;
 #[cfg(test)]

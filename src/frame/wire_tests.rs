@@ -280,3 +280,58 @@ fn writes_into_fixed_slices_and_bytes_mut() {
     assert_eq!(frame.encode(&mut bytes, DEFAULT_MAX_FRAME_SIZE), Ok(13));
     assert_eq!(bytes[..], hex("00 00 04 08 00 00 00 00 01 00 00 00 05")[..]);
 }
+
+#[test]
+fn data_headers_interleaved_with_the_body_are_the_data_frames() {
+    for (len, max) in
+        [(0, 16_384), (1, 16_384), (16_384, 16_384), (16_385, 16_384), (50_000, 20_000), (1 << 20, 1 << 20)]
+    {
+        let data = pattern(len);
+        for end_stream in [false, true] {
+            let mut headers = Vec::new();
+            let written = encode_data_headers(7, len, end_stream, &mut headers, max).unwrap();
+            assert_eq!(written, headers.len());
+            assert_eq!(headers.len(), len.div_ceil(max as usize).max(1) * FRAME_HEADER_LEN);
+            // Each header, then as many body bytes as its length field says.
+            let mut wire = Vec::new();
+            let mut body = &data[..];
+            for header in headers.chunks(FRAME_HEADER_LEN) {
+                let n = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+                let (piece, rest) = body.split_at(n);
+                wire.extend_from_slice(header);
+                wire.extend_from_slice(piece);
+                body = rest;
+            }
+            assert!(body.is_empty(), "the headers count every body byte ({len} in frames of {max})");
+            let frame = Frame::Data { stream: 7, data: &data, end_stream, pad_length: None };
+            assert_eq!(wire, encoded(frame, max), "{len} bytes in frames of {max}, end_stream {end_stream}");
+            let mut interleaved = b"before".to_vec();
+            assert_eq!(interleave_data(&headers, &data, &mut interleaved), Ok(len));
+            assert_eq!(interleaved[6..], wire[..]);
+        }
+    }
+    assert_eq!(
+        encode_data_headers(0, 5, false, &mut Vec::new(), 16_384),
+        Err(FrameError::StreamIdRequired { frame: FrameType::Data })
+    );
+    assert_eq!(
+        encode_data_headers(1, 5, false, &mut [0u8; 8].as_mut_slice(), 16_384),
+        Err(FrameError::BufferTooSmall { needed: 9, available: 8 })
+    );
+}
+
+#[test]
+fn interleaving_refuses_headers_that_do_not_fit_the_body() {
+    let mut headers = Vec::new();
+    encode_data_headers(1, 20_000, false, &mut headers, 16_384).unwrap();
+    let mut out = Vec::new();
+    let short = pattern(19_999);
+    assert_eq!(
+        interleave_data(&headers, &short, &mut out),
+        Err(FrameError::BufferTooSmall { needed: 20_000, available: 19_999 })
+    );
+    assert_eq!(interleave_data(&headers[..10], &pattern(20_000), &mut out).map_err(drop), Err(()), "a cut header");
+    let ping = head(8, 0x6, 0, 0);
+    assert_eq!(interleave_data(&ping, &pattern(8), &mut out).map_err(drop), Err(()), "not a DATA header");
+    assert!(out.is_empty());
+}

@@ -1,6 +1,35 @@
 //! [`HeaderList`]: an owned header list in one byte buffer.
 
-use super::HeaderField;
+use super::{HeaderField, HpackError};
+
+/// Cuts a header list held as every name and value back to back in `bytes`
+/// into fields, given per field its name length, value length and
+/// sensitivity, and appends them to `out` (the caller reserves room: this
+/// only pushes). The form a host hands the component, two lists whatever
+/// the number of fields.
+///
+/// Lengths that do not add up to exactly `bytes.len()` are
+/// [`HpackError::FieldLengths`], and then `out` is unchanged.
+pub fn split_fields<'a>(
+    bytes: &'a [u8],
+    lengths: impl Iterator<Item = (usize, usize, bool)> + Clone,
+    out: &mut Vec<HeaderField<'a>>,
+) -> Result<(), HpackError> {
+    let total = lengths
+        .clone()
+        .fold(0u64, |sum, (name, value, _)| sum.saturating_add(name as u64).saturating_add(value as u64));
+    if total != bytes.len() as u64 {
+        return Err(HpackError::FieldLengths { lengths: total, bytes: bytes.len() });
+    }
+    let mut rest = bytes;
+    for (name_len, value_len, sensitive) in lengths {
+        let (name, tail) = rest.split_at(name_len);
+        let (value, tail) = tail.split_at(value_len);
+        out.push(HeaderField { name, value, sensitive });
+        rest = tail;
+    }
+    Ok(())
+}
 
 /// An owned header list, built from raw bytes or from `http` types.
 ///

@@ -16,7 +16,7 @@ mod table;
 mod validate;
 
 pub use encoder::{Encoder, EncoderConfig, Huffman, Indexing};
-pub use list::HeaderList;
+pub use list::{HeaderList, split_fields};
 pub use validate::validate;
 
 /// Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2).
@@ -53,4 +53,8 @@ pub enum HpackError {
     /// `dst` has less room than the block may need in the worst case.
     #[error("output buffer has {available} bytes free, the header block may need {needed}")]
     BufferTooSmall { needed: usize, available: usize },
+    /// A header list given as names and values back to back (see
+    /// [`split_fields`]) whose field lengths do not add up to its bytes.
+    #[error("header field lengths count {lengths} bytes, the list holds {bytes}")]
+    FieldLengths { lengths: u64, bytes: usize },
 }

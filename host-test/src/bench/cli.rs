@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Corpus, Side, median};
+use super::{Calls, Corpus, Side, median};
 
 /// Options of `h2fw bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -33,13 +33,13 @@ pub struct BenchArgs {
 /// The workloads of the table, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
-    /// DATA in 16 KiB frames: one `send` of a frame's worth plus one `drain`, repeated.
+    /// DATA in 16 KiB frames, a frame's worth per write: `frame-in-place`, `send-and-drain`, and `send` + `drain`.
     Data16k,
     /// DATA in 1 MiB frames, likewise.
     Data1m,
     /// The HPACK corpus: one `write_headers` plus one `drain` per block.
     Headers,
-    /// Small messages: one `send` plus one `drain` per message.
+    /// Small messages, one write each: `frame-in-place`, `send-and-drain`, and `send` + `drain`.
     Small,
     /// Small messages: one `send-batch` plus one `drain` per batch.
     SmallBatch,
@@ -47,6 +47,8 @@ pub enum Workload {
 
 /// Body bytes per DATA unit, as in `benches/data.rs`.
 const UNIT: usize = 16 << 20;
+/// The ways of writing body bytes the DATA and small-frame rows compare.
+const CALLS: [Calls; 3] = [Calls::FrameInPlace, Calls::SendAndDrain, Calls::SendThenDrain];
 /// Streams the small messages are spread over.
 const SMALL_STREAMS: u32 = 16;
 
@@ -84,11 +86,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for (workload, frame_size, label) in
         [(Workload::Data16k, 16usize << 10, "16 KiB"), (Workload::Data1m, 1 << 20, "1 MiB")]
     {
-        if chosen(workload) {
+        for calls in CALLS.into_iter().filter(|_| chosen(workload)) {
             let (native, component) =
-                measure(args.rounds, |side| super::data(side, &body, frame_size, args.data_units))?;
+                measure(args.rounds, |side| super::data(side, calls, &body, frame_size, args.data_units))?;
             rows.push(Row {
-                workload: format!("DATA, {label} frames: send + drain per frame"),
+                workload: format!("DATA, {label} frames: {} per frame", calls.label()),
                 unit: "GiB/s",
                 amount: data_gib,
                 rate: true,
@@ -108,13 +110,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             component,
         });
     }
-    if chosen(Workload::Small) {
+    for calls in CALLS.into_iter().filter(|_| chosen(Workload::Small)) {
         let (native, component) =
-            measure(args.rounds, |side| super::small_frames(side, &message, SMALL_STREAMS, args.messages))?;
+            measure(args.rounds, |side| super::small_frames(side, calls, &message, SMALL_STREAMS, args.messages))?;
         rows.push(Row {
             workload: format!(
-                "small frame, {} B on {SMALL_STREAMS} streams: send + drain per frame",
-                args.message_bytes
+                "small frame, {} B on {SMALL_STREAMS} streams: {} per frame",
+                args.message_bytes,
+                calls.label()
             ),
             unit: "ns/frame",
             amount: args.messages as f64,

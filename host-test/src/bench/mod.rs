@@ -18,7 +18,7 @@ mod wire;
 
 use std::time::Duration;
 
-use h2fw::conn::{Config, Connection, HeadersOptions, StreamHints};
+use h2fw::conn::{BatchItem, Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{FRAME_HEADER_LEN, setting};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
@@ -50,44 +50,6 @@ impl Side {
             Side::Native => Box::new(Connection::new(config.clone())),
             Side::Component => Box::new(ComponentWriter::new(config, None)?),
         })
-    }
-}
-
-/// `send` for many `(stream, bytes)` items in one call where the writer has
-/// such a call (the component's `send-batch`); natively a loop of `send`.
-pub trait SendBatch: Writer {
-    /// Sends every item; an item not taken whole is an error here, since the
-    /// small-frame workload never reaches the watermarks.
-    fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(), WriteError>;
-}
-
-impl SendBatch for Connection {
-    fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(), WriteError> {
-        for (stream, data) in items {
-            let taken = Connection::send(self, *stream, data)?;
-            check_taken(*stream, taken, data.len())?;
-        }
-        Ok(())
-    }
-}
-
-impl SendBatch for ComponentWriter {
-    fn send_batch(&mut self, items: &[(u32, Vec<u8>)]) -> Result<(), WriteError> {
-        let (accepted, error) = ComponentWriter::send_batch(self, items)?;
-        if let Some(error) = error {
-            return Err(error);
-        }
-        if accepted.len() != items.len() {
-            return Err(WriteError::Host(anyhow::anyhow!(
-                "send-batch processed {} of {} items",
-                accepted.len(),
-                items.len()
-            )));
-        }
-        for ((stream, data), taken) in items.iter().zip(accepted) {
-            check_taken(*stream, taken, data.len())?;
-        }
-        Ok(())
     }
 }
 
@@ -127,19 +89,56 @@ fn open_streams(writer: &mut dyn Writer, max_frame_size: usize, streams: u32) ->
     Ok(())
 }
 
-/// Sends `data` on `stream` through `writer`, draining into `out` after each
-/// call, until every byte is taken.
-fn send_all(writer: &mut dyn Writer, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<(), WriteError> {
+/// How a workload hands body bytes in and takes wire bytes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// One `send_and_drain` per write (framed straight into the host's buffer).
+    SendAndDrain,
+    /// A `send`, then a `drain` (every byte goes through the output queue).
+    SendThenDrain,
+    /// One `frame_in_place` per write: the body stays on the host's side,
+    /// which puts the frame headers it gets back in front of its bytes.
+    FrameInPlace,
+}
+
+impl Calls {
+    /// How the table names the calls.
+    pub fn label(self) -> &'static str {
+        match self {
+            Calls::SendAndDrain => "send-and-drain",
+            Calls::SendThenDrain => "send + drain",
+            Calls::FrameInPlace => "frame-in-place",
+        }
+    }
+}
+
+/// Sends `data` on `stream` through `writer` with `calls`, the wire bytes
+/// going to `out`, until every byte is taken.
+fn send_all(
+    writer: &mut dyn Writer,
+    calls: Calls,
+    stream: u32,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
     let mut rest = data;
     while !rest.is_empty() {
-        let taken = match writer.send(stream, rest) {
+        let before = out.len();
+        let sent = match calls {
+            Calls::SendAndDrain => writer.send_and_drain(stream, rest, out),
+            Calls::SendThenDrain => writer.send(stream, rest),
+            Calls::FrameInPlace => writer.frame_in_place(stream, rest, out),
+        };
+        let taken = match sent {
             Ok(taken) => taken,
             Err(WriteError::Rejected { kind: ErrorKind::WouldBlock, .. }) => 0,
             Err(error) => return Err(error),
         };
+        if calls == Calls::SendThenDrain || taken == 0 {
+            writer.drain(DRAIN_ALL, out)?;
+        }
         rest = rest.get(taken..).unwrap_or_default();
-        let drained = writer.drain(DRAIN_ALL, out)?;
-        if taken == 0 && drained == 0 {
+        if taken == 0 && out.len() == before {
             return Err(WriteError::Host(anyhow::anyhow!(
                 "stream {stream}: the writer took nothing and had nothing to drain"
             )));
@@ -149,17 +148,18 @@ fn send_all(writer: &mut dyn Writer, stream: u32, data: &[u8], out: &mut Vec<u8>
 }
 
 /// DATA framing as in `benches/data.rs`: `body` sent one frame's worth per
-/// `send`, drained after each, `repeat` times on one stream. Returns the time
-/// of the sends and drains.
-pub fn data(side: Side, body: &[u8], frame_size: usize, repeat: usize) -> anyhow::Result<Duration> {
+/// write with `calls`, `repeat` times on one stream. Returns the time of the
+/// calls.
+pub fn data(side: Side, calls: Calls, body: &[u8], frame_size: usize, repeat: usize) -> anyhow::Result<Duration> {
     let mut writer = side.writer(&Config::new(Policy::Tiered))?;
     open_streams(writer.as_mut(), frame_size, 1)?;
     let mut out = Vec::with_capacity(body.len() + body.len().div_ceil(frame_size) * FRAME_HEADER_LEN);
     let mut elapsed = Duration::ZERO;
     for _ in 0..repeat {
         out.clear();
-        let (sent, took) =
-            clock::time(|| body.chunks(frame_size).try_for_each(|piece| send_all(writer.as_mut(), 1, piece, &mut out)));
+        let (sent, took) = clock::time(|| {
+            body.chunks(frame_size).try_for_each(|piece| send_all(writer.as_mut(), calls, 1, piece, &mut out))
+        });
         sent?;
         elapsed += took;
         check_data(&out, body.len(), frame_size)?;
@@ -191,23 +191,24 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
-/// Small gRPC-sized messages spread over `streams` open streams, one `send`
-/// plus one `drain` per message. Returns the time of those calls.
-pub fn small_frames(side: Side, message: &[u8], streams: u32, count: usize) -> anyhow::Result<Duration> {
+/// Small gRPC-sized messages spread over `streams` open streams, written
+/// one at a time with `calls`. Returns the time of the calls.
+pub fn small_frames(side: Side, calls: Calls, message: &[u8], streams: u32, count: usize) -> anyhow::Result<Duration> {
     let mut writer = side.writer(&Config::new(Policy::Tiered))?;
     open_streams(writer.as_mut(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
     let mut out = Vec::with_capacity(count * (message.len() + FRAME_HEADER_LEN));
     let (sent, elapsed) = clock::time(|| {
-        (0..count).try_for_each(|index| send_all(writer.as_mut(), 1 + 2 * (index as u32 % streams), message, &mut out))
+        (0..count)
+            .try_for_each(|index| send_all(writer.as_mut(), calls, 1 + 2 * (index as u32 % streams), message, &mut out))
     });
     sent?;
     check_data(&out, count * message.len(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize)?;
     Ok(elapsed)
 }
 
-/// The same messages, `batch` at a time: one [`SendBatch::send_batch`] plus one
-/// `drain` per batch (`count` rounded down to whole batches). Returns the time
-/// of those calls.
+/// The same messages, `batch` at a time: one `send_batch` plus one `drain`
+/// per batch (`count` rounded down to whole batches). Returns the time of
+/// those calls.
 pub fn small_frames_batched(
     side: Side,
     message: &[u8],
@@ -215,28 +216,28 @@ pub fn small_frames_batched(
     count: usize,
     batch: usize,
 ) -> anyhow::Result<Duration> {
-    let config = Config::new(Policy::Tiered);
-    match side {
-        Side::Native => batched(Connection::new(config), message, streams, count, batch),
-        Side::Component => batched(ComponentWriter::new(&config, None)?, message, streams, count, batch),
-    }
-}
-
-fn batched(
-    mut writer: impl SendBatch,
-    message: &[u8],
-    streams: u32,
-    count: usize,
-    batch: usize,
-) -> anyhow::Result<Duration> {
-    open_streams(&mut writer, h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
-    let items: Vec<(u32, Vec<u8>)> =
-        (0..batch).map(|index| (1 + 2 * (index as u32 % streams), message.to_vec())).collect();
+    let mut writer = side.writer(&Config::new(Policy::Tiered))?;
+    open_streams(writer.as_mut(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
+    let items: Vec<BatchItem> =
+        (0..batch).map(|index| BatchItem { stream: 1 + 2 * (index as u32 % streams), len: message.len() }).collect();
+    let data = message.repeat(batch);
     let batches = count / batch.max(1);
     let mut out = Vec::with_capacity(batches * batch * (message.len() + FRAME_HEADER_LEN));
+    let mut accepted = Vec::with_capacity(batch);
     let (sent, elapsed) = clock::time(|| {
         (0..batches).try_for_each(|_| {
-            writer.send_batch(&items)?;
+            accepted.clear();
+            writer.send_batch(&items, &data, &mut accepted)?;
+            if accepted.len() != items.len() {
+                return Err(WriteError::Host(anyhow::anyhow!(
+                    "send_batch processed {} of {} items",
+                    accepted.len(),
+                    items.len()
+                )));
+            }
+            for (item, &taken) in items.iter().zip(&accepted) {
+                check_taken(item.stream, taken, item.len)?;
+            }
             writer.drain(DRAIN_ALL, &mut out).map(drop)
         })
     });

@@ -280,7 +280,7 @@ impl Mix {
     /// few messages, as a proxy's event loop would.
     fn paced_message(&mut self, run: &mut Run<'_>, stream: u32, len: usize, i: u32) -> Result<(), Failure> {
         self.send_message(run, stream, len)?;
-        if i % MESSAGES_PER_DRAIN == 0 {
+        if i.is_multiple_of(MESSAGES_PER_DRAIN) {
             self.held.offer(run)?;
             run.drain(DRAIN_PIECE)?;
         }
@@ -294,7 +294,7 @@ impl Mix {
         let mut streams = Vec::with_capacity(count as usize);
         for i in 1..=count {
             streams.push(run.open(&fields, None)?);
-            if i % MESSAGES_PER_DRAIN == 0 {
+            if i.is_multiple_of(MESSAGES_PER_DRAIN) {
                 run.drain(DRAIN_PIECE)?;
             }
         }
@@ -305,9 +305,9 @@ impl Mix {
     /// Half-closes `streams` (END_STREAM) once what they hold is sent.
     fn finish_all(&mut self, run: &mut Run<'_>, streams: &[u32]) -> Result<(), Failure> {
         self.held.flush(run)?;
-        for (i, &stream) in (1..).zip(streams) {
+        for (i, &stream) in (1u32..).zip(streams) {
             run.finish(stream, None)?;
-            if i % MESSAGES_PER_DRAIN == 0 {
+            if i.is_multiple_of(MESSAGES_PER_DRAIN) {
                 run.drain(DRAIN_PIECE)?;
             }
         }
@@ -339,7 +339,7 @@ impl Mix {
     /// windows as it reads.
     fn chatty_rounds(&mut self, run: &mut Run<'_>, streams: &[u32], rounds: u32) -> Result<(), Failure> {
         for _ in 0..rounds {
-            for (i, &stream) in (1..).zip(streams) {
+            for (i, &stream) in (1u32..).zip(streams) {
                 let len = self.rng.range(50, 500);
                 self.paced_message(run, stream, len, i)?;
             }
