@@ -108,6 +108,13 @@ fn a_refused_header_list_leaves_the_hpack_table_unchanged() {
     invalid.0.push((b"Bad-Name".to_vec(), b"v".to_vec()));
     let refused = conn.write_headers(1, &invalid.get(), HeadersOptions::default());
     assert!(matches!(refused, Err(Error::Hpack(HpackError::InvalidName { .. }))), "{refused:?}");
+    // The list is refused by the encode itself, after the scratch and the
+    // output room were taken: both went back, and no frame byte was queued.
+    let stats = conn.stats();
+    assert_eq!((stats.queued_bytes, stats.frames, stats.pool.leased_bytes), (0, 0, 0));
+    let refused = conn.open_stream(1, &invalid.get(), StreamHints::default(), false);
+    assert!(matches!(refused, Err(Error::Hpack(HpackError::InvalidName { .. }))), "{refused:?}");
+    assert_eq!(conn.stats().open_streams, 0);
     // A frame error is found before any HPACK work, too.
     let on_stream_0 = conn.write_headers(0, &valid.get(), HeadersOptions::default());
     assert_eq!(on_stream_0, Err(Error::Frame(FrameError::StreamIdRequired { frame: FrameType::Headers })));

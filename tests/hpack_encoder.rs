@@ -172,6 +172,11 @@ fn refuses_a_destination_without_room() {
     let list = [field("x-long", "0123456789")];
     let err = e.encode(&list, &mut &mut buf[..]).unwrap_err();
     assert!(matches!(err, HpackError::BufferTooSmall { available: 8, .. }), "{err:?}");
+    // The documented worst case: 22 bytes, plus the name and value lengths
+    // and 33 bytes per field (64-bit targets).
+    #[cfg(target_pointer_width = "64")]
+    assert_eq!(e.max_block_len(&list), 22 + 6 + 10 + 33);
+    assert_eq!(err, HpackError::BufferTooSmall { needed: e.max_block_len(&list), available: 8 });
     assert_eq!(buf, [0; 8]);
     assert_eq!(entries(&e), before);
     let mut big = [0u8; 256];

@@ -586,7 +586,7 @@ impl Connection {
         };
         if let Some(fields) = trailers {
             Trailers::check_no_pseudo(fields)?;
-            block_bound(&mut self.encoder, fields)?;
+            crate::hpack::validate(fields)?;
         }
         if s.pending.is_empty() {
             match trailers {
@@ -875,20 +875,22 @@ impl HeaderBlock {
         fields: &[HeaderField<'_>],
         frame_for: &impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
     ) -> Result<Self, Error> {
-        Self::prepare_with(&mut conn.encoder, &mut conn.pool, conn.max_frame_size, fields, frame_for)
+        Self::prepare_with(&conn.encoder, &mut conn.pool, conn.max_frame_size, fields, frame_for)
     }
 
-    /// Checks the frame fields and the header list (neither touches the
-    /// HPACK table) and leases the scratch.
+    /// Checks the frame fields (without touching the HPACK table) and leases
+    /// a scratch of the block's worst-case length, known from the field
+    /// lengths alone: the header list is checked once, by the encode in
+    /// [`HeaderBlock::emit_into`].
     fn prepare_with(
-        encoder: &mut Encoder,
+        encoder: &Encoder,
         pool: &mut Pool,
         max_frame_size: u32,
         fields: &[HeaderField<'_>],
         frame_for: &impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
     ) -> Result<Self, Error> {
         let empty_len = frame_for(&[]).validate(max_frame_size)?;
-        let block_bound = block_bound(encoder, fields)?;
+        let block_bound = encoder.max_block_len(fields);
         // Each CONTINUATION carries up to MAX_FRAME_SIZE block bytes.
         let wire_bound = empty_len + block_bound + FRAME_HEADER_LEN * block_bound.div_ceil(max_frame_size as usize);
         let scratch = pool.lease(block_bound)?;
@@ -905,8 +907,9 @@ impl HeaderBlock {
         self.emit_into(encoder, pool, output, frames, *max_frame_size, fields, frame_for)
     }
 
-    /// Encodes the block and writes its frames into room already reserved;
-    /// gives the scratch back.
+    /// Encodes the block (the encoder validates the list first: a refused
+    /// list writes nothing and leaves the table as it was) and writes its
+    /// frames into room already reserved; gives the scratch back either way.
     #[allow(clippy::too_many_arguments)]
     fn emit_into(
         mut self,
@@ -926,18 +929,6 @@ impl HeaderBlock {
         });
         pool.release(self.scratch);
         result
-    }
-}
-
-/// Validates `fields` and returns the most bytes their header block can
-/// take, without touching the encoder's table: the encoder checks the fields,
-/// then refuses an output buffer with no room, naming the room it needs.
-fn block_bound(encoder: &mut Encoder, fields: &[HeaderField<'_>]) -> Result<usize, HpackError> {
-    let mut no_room: &mut [u8] = &mut [];
-    match encoder.encode(fields, &mut no_room) {
-        Err(HpackError::BufferTooSmall { needed, .. }) => Ok(needed),
-        Err(error) => Err(error),
-        Ok(written) => Ok(written),
     }
 }
 

@@ -125,18 +125,12 @@ impl Encoder {
     /// Validates `fields`, then appends their header block to `dst`. On error
     /// nothing is written and the table is unchanged.
     ///
-    /// `dst` must have room for the block's worst case (on 64-bit targets
-    /// 22 bytes, plus per field its name and value lengths and 33 bytes;
-    /// four times the lengths with [`Huffman::Always`]), else
-    /// [`HpackError::BufferTooSmall`]; a growable buffer always has.
-    /// Returns the number of bytes written.
+    /// `dst` must have room for the block's worst case,
+    /// [`Encoder::max_block_len`], else [`HpackError::BufferTooSmall`]; a
+    /// growable buffer always has. Returns the number of bytes written.
     pub fn encode(&mut self, fields: &[HeaderField<'_>], dst: &mut impl BufMut) -> Result<usize, HpackError> {
         validate(fields)?;
-        let huffman = self.config.huffman;
-        let bound = fields.iter().fold(2 * MAX_INT_LEN, |sum, f| {
-            let strings = max_string_len(f.name.len(), huffman).saturating_add(max_string_len(f.value.len(), huffman));
-            sum.saturating_add(MAX_INT_LEN).saturating_add(strings)
-        });
+        let bound = self.max_block_len(fields);
         let available = dst.remaining_mut();
         if available < bound {
             return Err(HpackError::BufferTooSmall { needed: bound, available });
@@ -147,6 +141,19 @@ impl Encoder {
         }
         // `remaining_mut` shrinks by exactly the bytes written.
         Ok(available.saturating_sub(dst.remaining_mut()))
+    }
+
+    /// The most bytes the header block of `fields` can take, from their
+    /// lengths alone: the room [`Encoder::encode`] requires of `dst`. On
+    /// 64-bit targets 22 bytes, plus per field its name and value lengths
+    /// and 33 bytes; four times the lengths with [`Huffman::Always`].
+    /// Checks nothing: `encode` may still refuse `fields`.
+    pub fn max_block_len(&self, fields: &[HeaderField<'_>]) -> usize {
+        let huffman = self.config.huffman;
+        fields.iter().fold(2 * MAX_INT_LEN, |sum, f| {
+            let strings = max_string_len(f.name.len(), huffman).saturating_add(max_string_len(f.value.len(), huffman));
+            sum.saturating_add(MAX_INT_LEN).saturating_add(strings)
+        })
     }
 
     /// Dynamic table size updates owed to the decoder (RFC 7541 §4.2): the

@@ -1,6 +1,9 @@
 //! Huffman coding of string literals (RFC 7541 §5.2, code from Appendix B).
 
-use bytes::BufMut;
+/// Most bytes the Huffman code of `len` bytes can take: 30 bits a byte.
+pub(super) fn max_len(len: usize) -> usize {
+    len.saturating_mul(30).div_ceil(8)
+}
 
 /// Length in bytes of `src` once Huffman-coded, padding included.
 pub(super) fn encoded_len(src: &[u8]) -> usize {
@@ -8,29 +11,48 @@ pub(super) fn encoded_len(src: &[u8]) -> usize {
     usize::try_from(bits.div_ceil(8)).unwrap_or(usize::MAX)
 }
 
-/// Appends the Huffman code of `src`, padded to a byte boundary with the
+/// Huffman-codes `src`, handing each 32-bit word of code, in order, to
+/// `put`, which returns false when it has no room for it: coding stops
+/// there and `None` is returned. Otherwise returns the last bytes of the
+/// code (at most 8) and their number, padded to a byte boundary with the
 /// most significant bits of EOS (all ones), as §5.2 requires.
-pub(super) fn encode(src: &[u8], dst: &mut impl BufMut) {
-    // `pending` holds `count` (< 32) not yet written bits in its low end; bits
-    // above them were already written and fall off as it shifts.
+pub(super) fn encode(src: &[u8], mut put: impl FnMut([u8; 4]) -> bool) -> Option<([u8; 8], usize)> {
+    // `pending` holds `count` not yet written bits in its low end: fewer
+    // than 32 before a code is added, so at most 61 after. Bits above them
+    // were already written and fall off as it shifts.
     let mut pending: u64 = 0;
     let mut count: u32 = 0;
-    for &byte in src {
+    let mut add = |byte: u8| {
+        if count >= 32 {
+            count -= 32;
+            if !put(((pending >> count) as u32).to_be_bytes()) {
+                return false;
+            }
+        }
         let (code, len) = CODES[usize::from(byte)];
         pending = (pending << len) | u64::from(code);
         count += u32::from(len);
-        if count >= 32 {
-            count -= 32;
-            dst.put_u32((pending >> count) as u32);
+        true
+    };
+    // Four at a time: one loop test for four codes.
+    let (quads, rest) = src.as_chunks::<4>();
+    for &[a, b, c, d] in quads {
+        if !(add(a) && add(b) && add(c) && add(d)) {
+            return None;
+        }
+    }
+    for &byte in rest {
+        if !add(byte) {
+            return None;
         }
     }
     let padding = (8 - count % 8) % 8;
-    pending = (pending << padding) | ((1 << padding) - 1);
-    count += padding;
-    while count > 0 {
-        count -= 8;
-        dst.put_u8((pending >> count) as u8);
-    }
+    let count = count + padding;
+    let padded = (pending << padding) | ((1 << padding) - 1);
+    // Left-aligned, the written bits fall off (and all of them when
+    // `count` is 0).
+    let last = padded.checked_shl(64 - count).unwrap_or(0);
+    Some((last.to_be_bytes(), (count / 8) as usize))
 }
 
 /// Bit length of each byte's code, for [`encoded_len`].
@@ -47,7 +69,7 @@ const BIT_LENGTHS: [u8; 256] = {
 /// `(code, bit length)` of each byte value, RFC 7541 Appendix B: the code's
 /// bits are right-aligned. EOS (`0x3fffffff`, 30 bits) is left out: it is
 /// never emitted whole, only its leading ones pad the last byte.
-const CODES: [(u32, u8); 256] = [
+pub(super) const CODES: [(u32, u8); 256] = [
     (0x1ff8, 13),     // (  0)
     (0x7fffd8, 23),   // (  1)
     (0xfffffe2, 28),  // (  2)
@@ -331,11 +353,30 @@ mod tests {
         assert_eq!(next, 1 << 30, "code space not exactly filled");
     }
 
+    /// `s` coded into a vector; its length must be what `encoded_len` says.
     fn coded(s: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        encode(s, &mut out);
+        let (last, last_len) = encode(s, |word| {
+            out.extend_from_slice(&word);
+            true
+        })
+        .expect("a vector always has room");
+        out.extend_from_slice(&last[..last_len]);
         assert_eq!(out.len(), encoded_len(s));
         out
+    }
+
+    /// A sink without room stops the coding at the first full word.
+    #[test]
+    fn stops_when_a_word_has_no_room() {
+        let mut words = 0;
+        let refused = encode(b"www.example.com", |_| {
+            words += 1;
+            words < 2
+        });
+        assert_eq!((refused, words), (None, 2));
+        // 5 codes of 5 bits: 25 bits, no full word.
+        assert!(encode(b"00000", |_| false).is_some());
     }
 
     /// Huffman-coded strings of RFC 7541 Appendix C.4 and C.6.
@@ -373,5 +414,13 @@ mod tests {
         // '0' is 00000 (5 bits) + 3 bits of padding.
         assert_eq!(coded(b"0"), [0x07]);
         assert_eq!(coded(b""), Vec::<u8>::new());
+        // Only 30-bit codes: the longest code a string can have.
+        assert_eq!(coded(&[10; 7]).len(), max_len(7));
+        // '0' (00000), 192 (0x3ffffe0, 26 bits) and LF leave 61 bits
+        // pending at the end, the most there can be: 3 bits of padding,
+        // 8 last bytes.
+        let bits = format!("00000{:026b}{:030b}111", 0x3ffffe0, 0x3ffffffc);
+        let want: Vec<u8> = (0..64).step_by(8).map(|i| u8::from_str_radix(&bits[i..i + 8], 2).unwrap()).collect();
+        assert_eq!(coded(&[b'0', 192, 10]), want);
     }
 }

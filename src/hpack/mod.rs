@@ -17,6 +17,7 @@ mod validate;
 
 pub use encoder::{Encoder, EncoderConfig, Huffman, Indexing};
 pub use list::{HeaderList, split_fields};
+pub use validate::validate;
 
 /// Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2).
 pub const DEFAULT_TABLE_SIZE: usize = 4096;

@@ -51,9 +51,10 @@ fn hash(seed: u64, bytes: &[u8]) -> u64 {
     let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
     let (words, tail) = bytes.as_chunks::<8>();
     let mut h = words.iter().fold(seed, |h, w| mix(h, u64::from_le_bytes(*w)));
-    let mut last = [0u8; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    h = mix(h, u64::from_le_bytes(last));
+    // The last 0..=7 bytes as a little-endian word, zero-padded (built
+    // byte by byte: a copy of variable length is a library call).
+    let last = tail.iter().rev().fold(0, |word, &b| (word << 8) | u64::from(b));
+    h = mix(h, last);
     mix(h, bytes.len() as u64)
 }
 

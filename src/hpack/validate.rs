@@ -3,8 +3,10 @@
 
 use super::{HeaderField, HpackError};
 
-/// Checks every field of `fields` (see [`super::Encoder::encode`]).
-pub(super) fn validate(fields: &[HeaderField<'_>]) -> Result<(), HpackError> {
+/// Checks a header list as [`super::Encoder::encode`] does before it writes
+/// anything (RFC 9113 §8.2: names, values, pseudo-headers and
+/// connection-specific fields), without encoding it.
+pub fn validate(fields: &[HeaderField<'_>]) -> Result<(), HpackError> {
     let mut pseudo = PseudoState::default();
     for field in fields {
         if field.name.first() == Some(&b':') {

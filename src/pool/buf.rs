@@ -97,4 +97,12 @@ unsafe impl BufMut for PoolBuf {
     fn chunk_mut(&mut self) -> &mut UninitSlice {
         UninitSlice::uninit(self.bytes.spare_capacity_mut())
     }
+
+    /// One copy into the spare capacity (the provided method goes through
+    /// `chunk_mut` and `advance_mut` in a loop, a library call even for the
+    /// one byte of `put_u8`).
+    fn put_slice(&mut self, src: &[u8]) {
+        assert!(src.len() <= self.spare(), "put_slice past the capacity of a PoolBuf");
+        self.bytes.extend_from_slice(src);
+    }
 }

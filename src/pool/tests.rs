@@ -184,3 +184,19 @@ fn a_buffer_from_another_pool_is_freed_not_counted() {
     b.release(from_a);
     assert_eq!((a.stats(), b.stats()), (before_a, before_b));
 }
+
+#[test]
+fn a_buffer_as_buf_mut_fills_to_its_capacity_and_never_grows() {
+    use bytes::BufMut;
+    let mut pool = Pool::new(tiered());
+    let mut buf = pool.lease(256).unwrap();
+    buf.put_u8(1);
+    buf.put_slice(&[2; 254]);
+    buf.put_u8(3);
+    assert_eq!((buf.len(), buf.capacity(), buf.remaining_mut()), (256, 256, 0));
+    assert_eq!((buf.as_slice()[0], buf.as_slice()[1], buf.as_slice()[254], buf.as_slice()[255]), (1, 2, 2, 3));
+    let past = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| buf.put_u8(4)));
+    assert!(past.is_err(), "a write past the capacity must not reallocate");
+    assert_eq!((buf.len(), buf.capacity()), (256, 256));
+    pool.release(buf);
+}
