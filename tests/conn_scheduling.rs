@@ -66,10 +66,11 @@ fn pending_chunks_are_sized_from_hints_and_writes() {
     assert_eq!(stats.leased_bytes, output + small);
     assert!((2000..2000 + 512).contains(&small), "{small}");
 
-    assert_eq!(conn.send(3, &vec![3; 1 << 20]).unwrap(), 1 << 20);
-    assert_eq!(class(&conn.stats().pool, 64 * K), (16, 1 << 20), "declared 8 MiB: 64 KiB chunks");
-    assert_eq!(conn.send(5, &vec![5; 1 << 20]).unwrap(), 1 << 20);
-    assert_eq!(class(&conn.stats().pool, 16 * K), (1 + 64, (1 + 64) * 16 * K), "streaming: 16 KiB chunks");
+    // 512 KiB each: the default stream watermark.
+    assert_eq!(conn.send(3, &vec![3; 512 * K]).unwrap(), 512 * K);
+    assert_eq!(class(&conn.stats().pool, 64 * K), (8, 512 * K), "declared 8 MiB: 64 KiB chunks");
+    assert_eq!(conn.send(5, &vec![5; 512 * K]).unwrap(), 512 * K);
+    assert_eq!(class(&conn.stats().pool, 16 * K), (1 + 32, (1 + 32) * 16 * K), "streaming: 16 KiB chunks");
 
     for id in [1, 3, 5] {
         conn.apply_window_update(id, 1 << 21).unwrap();
