@@ -27,7 +27,10 @@
 mod output;
 mod stream;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
+use foldhash::HashMapExt as _;
 
 use crate::frame::{self, FRAME_HEADER_LEN, Frame, FrameError, Priority};
 use crate::hpack::{Encoder, HeaderField, HpackError};
@@ -420,9 +423,11 @@ impl Connection {
     pub fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, Error> {
         let direct = self.output.len() == 0;
         let accepted = self.send_to(stream, data, direct.then_some(&mut *out))?;
-        // An error here means nothing could be handed out; the bytes are
-        // queued and `stats().live_bytes` counts them.
-        let _ = self.drain(usize::MAX, out);
+        if self.output.len() > 0 || !self.ready.is_empty() || !self.trailers_due.is_empty() {
+            // An error here means nothing could be handed out; the bytes
+            // stay queued and `stats().live_bytes` counts them.
+            let _ = self.drain(usize::MAX, out);
+        }
         Ok(accepted)
     }
 
