@@ -25,6 +25,7 @@ use h2fw::conn::{Config, Connection, Error, StreamHints};
 use h2fw::frame::{FRAME_HEADER_LEN, Frame, setting};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::Policy;
+use report::Unit;
 
 /// Body bytes framed per iteration: a slice of the GiB.
 const UNIT: usize = 16 << 20;
@@ -128,38 +129,39 @@ impl ConnectionPath {
     }
 }
 
-/// Benches every path at one frame size; returns the frames each framing path wrote per unit.
-fn bench_frame_size(
-    criterion: &mut Criterion,
-    body: &[u8],
-    frame_size: usize,
-    label: &str,
-) -> BTreeMap<&'static str, wire::Frames> {
-    let mut written = BTreeMap::new();
-    let mut group = criterion.benchmark_group(format!("data_{label}"));
-    group
-        .throughput(Throughput::Bytes(UNIT as u64))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    let name = |path: &str| format!("data_{label}/{path}");
+/// Rounds of the paired pass (each runs every path on one unit).
+const PAIRED_ROUNDS: usize = 60;
 
-    let mut out = vec![0u8; UNIT];
-    group.bench_function("memcpy", |b| {
-        b.iter_custom(|iters| {
-            report::sample(&name("memcpy"), iters, || clock::time(|| out.copy_from_slice(black_box(body))).1)
-        })
-    });
+/// What one frame size measured: the frames each framing path wrote per
+/// unit, and each path's paired speed relative to memcpy.
+struct FrameSizeRun {
+    written: BTreeMap<&'static str, wire::Frames>,
+    paired: Vec<(&'static str, f64)>,
+}
 
-    // The same copy in frame-sized pieces, each after a 9-byte header: what
-    // any framer must at least do (no single huge memcpy with streaming stores).
-    let mut out = vec![0u8; framed_len(frame_size)];
-    group.bench_function("memcpy_framed", |b| {
-        b.iter_custom(|iters| {
-            report::sample(&name("memcpy_framed"), iters, || {
+/// Benches every path at one frame size with criterion, then runs the
+/// paired pass over the same units, then checks what each path wrote.
+fn bench_frame_size(criterion: &mut Criterion, body: &[u8], frame_size: usize, label: &str) -> FrameSizeRun {
+    let mut copied = vec![0u8; UNIT];
+    let mut framed_copy = vec![0u8; framed_len(frame_size)];
+    let mut outs: [Vec<u8>; 3] = std::array::from_fn(|_| Vec::with_capacity(framed_len(frame_size)));
+    let [frame_out, conn_out, queued_out] = &mut outs;
+    let mut conn = ConnectionPath::new(frame_size, false).expect("connection setup");
+    let mut queued = ConnectionPath::new(frame_size, true).expect("connection setup");
+    let data = Frame::Data { stream: STREAM, data: body, end_stream: false, pad_length: None };
+    let shared = Bytes::copy_from_slice(body);
+    let mut codec = h2_peer::codec(frame_size);
+    codec.get_mut().written.reserve(framed_len(frame_size));
+
+    let mut units: Vec<(&'static str, Unit<'_>)> = vec![
+        ("memcpy", Box::new(|| clock::time(|| copied.copy_from_slice(black_box(body))).1)),
+        // The same copy in frame-sized pieces, each after a 9-byte header:
+        // what any framer must at least do (no single huge memcpy).
+        (
+            "memcpy_framed",
+            Box::new(|| {
                 clock::time(|| {
-                    let frames = out.chunks_mut(FRAME_HEADER_LEN + frame_size);
+                    let frames = framed_copy.chunks_mut(FRAME_HEADER_LEN + frame_size);
                     for (frame, payload) in frames.zip(black_box(body).chunks(frame_size)) {
                         let (header, rest) = frame.split_at_mut(FRAME_HEADER_LEN);
                         header.copy_from_slice(&[0; FRAME_HEADER_LEN]);
@@ -167,49 +169,37 @@ fn bench_frame_size(
                     }
                 })
                 .1
-            })
-        })
-    });
-
-    let mut out = Vec::with_capacity(framed_len(frame_size));
-    let data = Frame::Data { stream: STREAM, data: body, end_stream: false, pad_length: None };
-    group.bench_function("h2fw_frame", |b| {
-        b.iter_custom(|iters| {
-            report::sample(&name("h2fw_frame"), iters, || {
+            }),
+        ),
+        (
+            "h2fw_frame",
+            Box::new(|| {
                 clock::time(|| {
-                    out.clear();
-                    black_box(&data).encode(&mut out, frame_size as u32).expect("frame layer refused DATA");
+                    frame_out.clear();
+                    black_box(&data).encode(frame_out, frame_size as u32).expect("frame layer refused DATA");
                 })
                 .1
-            })
-        })
-    });
-    written.extend(check("h2fw_frame", &out, frame_size, body).map(|frames| ("h2fw_frame", frames)));
-
-    for (path_name, queued) in [("h2fw_conn", false), ("h2fw_conn_queued", true)] {
-        let mut path = None;
-        let mut out = Vec::with_capacity(framed_len(frame_size));
-        group.bench_function(path_name, |b| {
-            b.iter_custom(|iters| {
-                let path =
-                    path.get_or_insert_with(|| ConnectionPath::new(frame_size, queued).expect("connection setup"));
-                report::sample(&name(path_name), iters, || {
-                    clock::time(|| {
-                        path.frame_unit(black_box(body), frame_size, &mut out).expect("connection refused DATA")
-                    })
+            }),
+        ),
+        (
+            "h2fw_conn",
+            Box::new(|| {
+                clock::time(|| conn.frame_unit(black_box(body), frame_size, conn_out).expect("connection refused DATA"))
                     .1
+            }),
+        ),
+        (
+            "h2fw_conn_queued",
+            Box::new(|| {
+                clock::time(|| {
+                    queued.frame_unit(black_box(body), frame_size, queued_out).expect("connection refused DATA")
                 })
-            })
-        });
-        written.extend(check(path_name, &out, frame_size, body).map(|frames| (path_name, frames)));
-    }
-
-    let shared = Bytes::copy_from_slice(body);
-    let mut codec = h2_peer::codec(frame_size);
-    codec.get_mut().written.reserve(framed_len(frame_size));
-    group.bench_function("h2_codec", |b| {
-        b.iter_custom(|iters| {
-            report::sample(&name("h2_codec"), iters, || {
+                .1
+            }),
+        ),
+        (
+            "h2_codec",
+            Box::new(|| {
                 clock::time(|| {
                     codec.get_mut().written.clear();
                     for start in (0..UNIT).step_by(frame_size) {
@@ -218,18 +208,44 @@ fn bench_frame_size(
                     }
                 })
                 .1
-            })
-        })
-    });
-    written.extend(check("h2_codec", &codec.get_mut().written, frame_size, body).map(|frames| ("h2_codec", frames)));
+            }),
+        ),
+    ];
+
+    let mut group = criterion.benchmark_group(format!("data_{label}"));
+    group
+        .throughput(Throughput::Bytes(UNIT as u64))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (path, unit) in &mut units {
+        let name = format!("data_{label}/{path}");
+        group.bench_function(*path, |b| b.iter_custom(|iters| report::sample(&name, iters, &mut *unit)));
+    }
     group.finish();
-    written
+    // The paired pass runs the paths criterion ran (all, unless filtered),
+    // and only with the memcpy they are compared to.
+    units.retain(|(path, _)| report::measured(&format!("data_{label}/{path}")).is_some());
+    let paired = match units.first() {
+        Some(("memcpy", _)) if units.len() > 1 => report::paired_speeds(PAIRED_ROUNDS, &mut units),
+        _ => Vec::new(),
+    };
+    drop(units);
+
+    let mut written = BTreeMap::new();
+    let wires = [("h2fw_frame", &outs[0]), ("h2fw_conn", &outs[1]), ("h2fw_conn_queued", &outs[2])];
+    for (path, wire) in wires.into_iter().chain([("h2_codec", &codec.get_mut().written)]) {
+        written.extend(check(path, wire, frame_size, body).map(|frames| (path, frames)));
+    }
+    FrameSizeRun { written, paired }
 }
 
-fn print_ratios(written: &BTreeMap<&str, BTreeMap<&str, wire::Frames>>) {
+fn print_ratios(runs: &BTreeMap<&str, FrameSizeRun>) {
     let gib = (1u64 << 30) as f64;
     let mut rows = Vec::new();
     for (_, label) in FRAME_SIZES {
+        let Some(run) = runs.get(label) else { continue };
         let measured = |path: &str| report::measured(&format!("data_{label}/{path}"));
         let rate = |path: &str| measured(path).map(|m| UNIT as f64 / m.seconds_per_iter / gib);
         for path in PATHS {
@@ -237,23 +253,25 @@ fn print_ratios(written: &BTreeMap<&str, BTreeMap<&str, wire::Frames>>) {
             let versus = |other: &str| {
                 rate(other).map_or("–".to_owned(), |other| format!("{}×", report::sig3(path_rate / other)))
             };
+            let paired = run.paired.iter().find(|(name, _)| *name == path);
             rows.push(vec![
                 label.to_owned(),
                 path.to_owned(),
                 report::sig3(path_rate),
                 versus("memcpy"),
+                paired.map_or("–".to_owned(), |(_, speed)| format!("**{}×**", report::sig3(*speed))),
                 versus("h2_codec"),
                 report::sig3(m.iterations as f64 * UNIT as f64 / gib),
-                written
-                    .get(label)
-                    .and_then(|paths| paths.get(path))
-                    .map_or("–".to_owned(), |frames| frames.count.to_string()),
+                run.written.get(path).map_or("–".to_owned(), |frames| frames.count.to_string()),
             ]);
         }
     }
     report::print_table(
-        "DATA framing, 16 MiB per iteration (median of samples)",
-        &["frames", "path", "GiB/s", "vs memcpy", "vs h2", "GiB processed", "frames per 16 MiB"],
+        &format!(
+            "DATA framing, 16 MiB per iteration (median of samples; paired: median over {PAIRED_ROUNDS} rounds \
+             running every path once, of its speed over memcpy's in the same round)"
+        ),
+        &["frames", "path", "GiB/s", "vs memcpy", "vs memcpy, paired", "vs h2", "GiB processed", "frames per 16 MiB"],
         &rows,
     );
 }
@@ -261,10 +279,10 @@ fn print_ratios(written: &BTreeMap<&str, BTreeMap<&str, wire::Frames>>) {
 fn main() {
     let body = body();
     let mut criterion = Criterion::default().without_plots().configure_from_args();
-    let mut written = BTreeMap::new();
+    let mut runs = BTreeMap::new();
     for (frame_size, label) in FRAME_SIZES {
-        written.insert(label, bench_frame_size(&mut criterion, &body, frame_size, label));
+        runs.insert(label, bench_frame_size(&mut criterion, &body, frame_size, label));
     }
     criterion.final_summary();
-    print_ratios(&written);
+    print_ratios(&runs);
 }

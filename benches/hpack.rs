@@ -26,6 +26,7 @@ use h2fw::pool::Policy;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
 use corpus::{Block, Corpus};
+use report::Unit;
 
 /// Blocks per connection of the corpus (six connections).
 const MESSAGES: usize = 200;
@@ -207,6 +208,9 @@ fn encode_h2_codec(corpus: &Corpus, from_bytes: bool) -> Pass {
     pass
 }
 
+/// One corpus pass of a path: the corpus, h2fw's fields of it, a reused output buffer.
+type PassFn = fn(&Corpus, &[Vec<Vec<HeaderField<'_>>>], &mut Vec<u8>) -> Pass;
+
 /// Runs `iters` corpus passes and records the time of each path and connection.
 fn sample(path: &str, corpus: &Corpus, iters: u64, mut pass: impl FnMut() -> Pass) -> Duration {
     let mut per_connection = vec![Duration::ZERO; corpus.connections.len()];
@@ -259,7 +263,10 @@ fn print_sizes(corpus: &Corpus, fields: &[Vec<Vec<HeaderField<'_>>>]) {
     );
 }
 
-fn print_rates(corpus: &Corpus) {
+/// Rounds of the paired pass (each runs every path over the whole corpus once).
+const PAIRED_ROUNDS: usize = 100;
+
+fn print_rates(corpus: &Corpus, paired: &[(&str, f64)]) {
     let (blocks, input) = (corpus.blocks() as f64, corpus.input_bytes() as f64);
     let rate = |name: &str| report::measured(&format!("hpack/{name}")).map(|m| 1.0 / m.seconds_per_iter);
     let versus = |ours: Option<f64>, theirs: &str| match (ours, rate(theirs)) {
@@ -275,13 +282,29 @@ fn print_rates(corpus: &Corpus) {
             report::sig3(input / m.seconds_per_iter / 1e6),
             format!("{:.0}", m.seconds_per_iter * 1e9 / blocks),
             versus(rate(path), "h2_codec"),
+            paired
+                .iter()
+                .find(|(name, _)| *name == path)
+                .map_or("–".to_owned(), |(_, speed)| format!("**{}×**", report::sig3(*speed))),
             versus(rate(path), "h2_codec_from_bytes"),
             m.iterations.to_string(),
         ]);
     }
     report::print_table(
-        "HPACK encode rate, whole corpus (median of samples)",
-        &["path", "k blocks/s", "MB/s of input", "ns/block", "vs h2_codec", "vs h2_codec_from_bytes", "corpus passes"],
+        &format!(
+            "HPACK encode rate, whole corpus (median of samples; paired: median over {PAIRED_ROUNDS} rounds \
+             running every path once, of its speed over h2_codec's in the same round)"
+        ),
+        &[
+            "path",
+            "k blocks/s",
+            "MB/s of input",
+            "ns/block",
+            "vs h2_codec",
+            "vs h2_codec, paired",
+            "vs h2_codec_from_bytes",
+            "corpus passes",
+        ],
         &rows,
     );
 
@@ -328,21 +351,36 @@ fn main() {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
+    // h2_codec first: the paired pass compares every path to it.
+    let passes: [(&'static str, PassFn); 4] = [
+        ("h2_codec", |corpus, _, _| encode_h2_codec(corpus, false)),
+        ("h2fw_hpack", |_, fields, out| encode_h2fw_hpack(fields, out)),
+        ("h2fw_conn", |_, fields, out| encode_h2fw_conn(fields, out, |_, _| ())),
+        ("h2_codec_from_bytes", |corpus, _, _| encode_h2_codec(corpus, true)),
+    ];
     let mut out = Vec::new();
-    group.bench_function("h2fw_hpack", |b| {
-        b.iter_custom(|iters| sample("h2fw_hpack", &corpus, iters, || encode_h2fw_hpack(&fields, &mut out)))
-    });
-    group.bench_function("h2fw_conn", |b| {
-        b.iter_custom(|iters| sample("h2fw_conn", &corpus, iters, || encode_h2fw_conn(&fields, &mut out, |_, _| ())))
-    });
-    group.bench_function("h2_codec", |b| {
-        b.iter_custom(|iters| sample("h2_codec", &corpus, iters, || encode_h2_codec(&corpus, false)))
-    });
-    group.bench_function("h2_codec_from_bytes", |b| {
-        b.iter_custom(|iters| sample("h2_codec_from_bytes", &corpus, iters, || encode_h2_codec(&corpus, true)))
-    });
+    for (path, pass) in passes {
+        group.bench_function(path, |b| {
+            b.iter_custom(|iters| sample(path, &corpus, iters, || pass(&corpus, &fields, &mut out)))
+        });
+    }
+    let (corpus, fields) = (&corpus, &fields);
+    let mut units: Vec<(&'static str, Unit<'_>)> = passes
+        .into_iter()
+        .map(|(path, pass)| {
+            let mut out = Vec::new();
+            let unit: Unit<'_> = Box::new(move || pass(corpus, fields, &mut out).elapsed.iter().sum());
+            (path, unit)
+        })
+        .collect();
     group.finish();
     criterion.final_summary();
-    print_rates(&corpus);
-    print_sizes(&corpus, &fields);
+    units.retain(|(path, _)| report::measured(&format!("hpack/{path}")).is_some());
+    let paired = match units.first() {
+        Some(("h2_codec", _)) if units.len() > 1 => report::paired_speeds(PAIRED_ROUNDS, &mut units),
+        _ => Vec::new(),
+    };
+    drop(units);
+    print_rates(corpus, &paired);
+    print_sizes(corpus, fields);
 }

@@ -45,6 +45,32 @@ pub fn measured(name: &str) -> Option<Measured> {
     Some(Measured { seconds_per_iter, iterations })
 }
 
+/// One unit of work of a path, returning the time of its measured part.
+pub type Unit<'a> = Box<dyn FnMut() -> Duration + 'a>;
+
+/// Runs every path's unit once per round, in turn, for `rounds` rounds, and
+/// returns per path the median over rounds of its speed relative to the
+/// first path in the same round (first path's time / its time). Machine load
+/// that drifts over seconds lands on both sides of a round alike, so these
+/// ratios hold steadier than ratios of medians taken seconds apart.
+pub fn paired_speeds(rounds: usize, paths: &mut [(&'static str, Unit<'_>)]) -> Vec<(&'static str, f64)> {
+    let mut speeds = vec![Vec::with_capacity(rounds); paths.len()];
+    for _ in 0..rounds {
+        let times: Vec<f64> = paths.iter_mut().map(|(_, unit)| unit().as_secs_f64()).collect();
+        for (speed, time) in speeds.iter_mut().zip(&times) {
+            speed.push(times[0] / time);
+        }
+    }
+    paths
+        .iter()
+        .zip(speeds)
+        .map(|((name, _), mut speed)| {
+            speed.sort_by(f64::total_cmp);
+            (*name, speed.get(speed.len() / 2).copied().unwrap_or(f64::NAN))
+        })
+        .collect()
+}
+
 /// Prints a Markdown table.
 pub fn print_table(title: &str, header: &[&str], rows: &[Vec<String>]) {
     if rows.is_empty() {
