@@ -60,6 +60,18 @@ impl OutputQueue {
 
     /// Writes `frame` into room made by [`OutputQueue::reserve`]; returns its length.
     pub(super) fn encode_reserved(&mut self, frame: &Frame<'_>, max_frame_size: u32) -> Result<usize, FrameError> {
+        // Most frames are small and fit in the last chunk, when that is the
+        // only one with room: write there directly (a frame that does not
+        // fit is refused before a byte is written, then spans chunks).
+        let len = self.chunks.len();
+        if len > 0
+            && (len == 1 || self.chunks[len - 2].spare() == 0)
+            && let Some(last) = self.chunks.back_mut()
+            && let Ok(written) = frame.encode(last, max_frame_size)
+        {
+            self.len += written;
+            return Ok(written);
+        }
         let written = frame.encode(&mut ChunkWriter::new(&mut self.chunks), max_frame_size)?;
         self.len += written;
         Ok(written)
