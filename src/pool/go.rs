@@ -10,7 +10,7 @@
 //! single-threaded): a primary cache (a `private` slot plus a `shared` deque)
 //! and a victim cache. A garbage-collection cycle moves primary to victim and
 //! frees the old victim (`poolCleanup`), so an idle buffer survives at most
-//! two cycles. Cycles are driven by [`GcModel`]. Limits of the model: with N
+//! two cycles. Cycles are driven by `GcModel`. Limits of the model: with N
 //! Ps Go keeps up to N private slots and N shared deques, so it can only hold
 //! more; garbage waiting for the next cycle is not counted, which understates
 //! Go's real footprint; only pool allocations advance the GC clock, while a
