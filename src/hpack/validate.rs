@@ -78,7 +78,7 @@ fn check_regular_name(name: &[u8]) -> Result<(), HpackError> {
     if name.is_empty() {
         return error("is empty");
     }
-    if name.iter().any(|&b| !is_lowercase_tchar(b)) {
+    if any_word(name, has_uncommon_name_byte) && name.iter().any(|&b| !is_lowercase_tchar(b)) {
         if name.iter().any(u8::is_ascii_uppercase) {
             return error("contains an uppercase letter");
         }
@@ -101,12 +101,13 @@ fn is_connection_specific(field: &HeaderField<'_>) -> bool {
 fn check_value(field: &HeaderField<'_>) -> Result<(), HpackError> {
     let error = |reason| Err(HpackError::InvalidValue { name: lossy(field.name), reason });
     let value = field.value;
-    if has_nul_cr_or_lf(value) {
-        return match value.iter().find(|&&b| b == 0 || b == b'\r' || b == b'\n') {
-            Some(0) => error("contains NUL"),
-            Some(b'\r') => error("contains CR"),
-            _ => error("contains LF"),
-        };
+    if any_word(value, has_byte_below_0e) {
+        match value.iter().find(|&&b| b == 0 || b == b'\r' || b == b'\n') {
+            Some(0) => return error("contains NUL"),
+            Some(b'\r') => return error("contains CR"),
+            Some(_) => return error("contains LF"),
+            None => {} // an HTAB or another allowed control byte
+        }
     }
     if value.first().is_some_and(|&b| b == b' ' || b == b'\t') {
         return error("starts with whitespace");
@@ -117,20 +118,69 @@ fn check_value(field: &HeaderField<'_>) -> Result<(), HpackError> {
     Ok(())
 }
 
-/// Whether `value` holds a NUL, CR or LF byte. Values are long and almost
-/// always clean, so this scans 8 bytes at a time: `w - 0x01…01 & !w &
-/// 0x80…80` is non-zero exactly when a byte of `w` is zero, and a byte equal
-/// to `c` is a zero byte of `w ^ c…c`.
-fn has_nul_cr_or_lf(value: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = ONES * 0x80;
-    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-    let (words, tail) = value.as_chunks::<8>();
-    let found = words.iter().fold(0, |found, w| {
-        let w = u64::from_le_bytes(*w);
-        found | has_zero(w) | has_zero(w ^ (ONES * u64::from(b'\r'))) | has_zero(w ^ (ONES * u64::from(b'\n')))
-    });
-    found != 0 || tail.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
+// Word-at-a-time checks. Names and values are almost always clean, so a
+// cheap test over 8 bytes at a time proves that; only a field it cannot
+// clear goes through the exact byte-by-byte check, which also names the
+// error.
+
+/// `0x01` in every byte: `ONES * b` repeats `b` in every byte of a word.
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+/// The high bit of every byte.
+const HIGHS: u64 = ONES * 0x80;
+
+/// Whether `test` is non-zero for some 8-byte little-endian word of
+/// `bytes`: its whole words, then, if bytes are left over, [`last_word`].
+/// Every byte of `bytes` lands in a word and every byte of a word is a byte
+/// of `bytes`, so a test that is non-zero when some byte of its word is bad
+/// tells whether some byte of `bytes` is.
+fn any_word(bytes: &[u8], test: impl Fn(u64) -> u64) -> bool {
+    let (words, tail) = bytes.as_chunks::<8>();
+    let found = words.iter().fold(0, |found, word| found | test(u64::from_le_bytes(*word)));
+    found != 0 || (!tail.is_empty() && test(last_word(bytes)) != 0)
+}
+
+/// A word read from the end of `bytes` (not empty) whose every byte is a
+/// byte of `bytes`: its last 8 bytes or, when it is shorter, its first and
+/// last 4, 2 or 1 bytes side by side, so the word holds all of them.
+fn last_word(bytes: &[u8]) -> u64 {
+    if let Some(last) = bytes.last_chunk::<8>() {
+        u64::from_le_bytes(*last)
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<2>(), bytes.last_chunk::<2>()) {
+        let half = u64::from(u16::from_le_bytes(*first)) | u64::from(u16::from_le_bytes(*last)) << 16;
+        half | half << 32
+    } else {
+        bytes.first().map_or(0, |&b| ONES * u64::from(b))
+    }
+}
+
+/// Non-zero exactly when some byte of `word` is below 0x0e. The lowest such
+/// byte wraps in `word - 0x0e…0e` to a high bit that `!word` keeps; with no
+/// such byte nothing borrows, and a difference byte with its high bit set
+/// comes from a byte of 0x80 or more, whose high bit `!word` clears. Zero
+/// proves `word` free of NUL (0x00), LF (0x0a) and CR (0x0d); HTAB (0x09)
+/// and the other low controls a value may hold take the exact check.
+fn has_byte_below_0e(word: u64) -> u64 {
+    word.wrapping_sub(ONES * 0x0e) & !word & HIGHS
+}
+
+/// Non-zero when some byte of `word` is not `-`, `^`, `_`, `` ` `` or
+/// `a`–`z`: the lowercase tchars nearly every field name is made of (names
+/// with digits or other tchars take the exact check). Zero proves every byte
+/// of `word` a lowercase tchar.
+fn has_uncommon_name_byte(word: u64) -> u64 {
+    let low = word & !HIGHS;
+    let common = in_range(low, b'-', b'-') | in_range(low, b'^', b'z');
+    (word | !common) & HIGHS
+}
+
+/// Per byte of `low` (all below 0x80), the high bit set when the byte is in
+/// `first..=last`: adding `0x80 - first` sets it for bytes from `first` on,
+/// adding `0x7f - last` for bytes past `last`, and neither sum carries into
+/// the next byte.
+fn in_range(low: u64, first: u8, last: u8) -> u64 {
+    (low + ONES * u64::from(0x80 - first)) & !(low + ONES * u64::from(0x7f - last))
 }
 
 /// RFC 9110 §5.6.2 tchar.
@@ -168,20 +218,151 @@ fn lossy(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// The word-at-a-time scan agrees with a byte-by-byte one for every
-    /// byte value at every position of the word part and of the tail, and
-    /// next to other bytes (a borrow from one byte must not flag another).
+    /// Bytes that are not below 0x0e, by a byte-by-byte reading of the test.
+    fn is_below_0e(b: u8) -> bool {
+        b < 0x0e
+    }
+
+    /// The set `has_uncommon_name_byte` clears, spelled out.
+    fn is_common_name_byte(b: u8) -> bool {
+        b.is_ascii_lowercase() || b"-^_`".contains(&b)
+    }
+
+    /// Each word test flags exactly the words holding a byte outside its
+    /// set, for every byte value at every position, next to fillers inside
+    /// and outside the set (a borrow or carry from one byte must not flag or
+    /// hide another).
     #[test]
-    fn nul_cr_lf_scan_matches_bytewise() {
-        for filler in [b'a', 0x01, 0x80, 0xff, b'\r'] {
-            for len in [1, 7, 8, 9, 16, 21] {
+    fn word_tests_match_their_byte_definitions() {
+        for filler in [b'a', b'-', b'z', 0x00, 0x0d, 0x0e, b'/', b'A', 0x7f, 0x80, 0xff] {
+            for pos in 0..8 {
+                for b in 0..=255u8 {
+                    let mut bytes = [filler; 8];
+                    bytes[pos] = b;
+                    let word = u64::from_le_bytes(bytes);
+                    let below = bytes.iter().any(|&b| is_below_0e(b));
+                    assert_eq!(has_byte_below_0e(word) != 0, below, "{bytes:?}");
+                    let uncommon = bytes.iter().any(|&b| !is_common_name_byte(b));
+                    assert_eq!(has_uncommon_name_byte(word) != 0, uncommon, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    /// `any_word` sees every byte of slices of every length up to three
+    /// words (whole words, the overlapping last word, short slices) and no
+    /// byte that is not in the slice.
+    #[test]
+    fn any_word_sees_each_byte_and_no_other() {
+        for filler in [b'a', 0xff] {
+            for len in 0..=24 {
+                assert!(!any_word(&vec![filler; len], has_byte_below_0e), "len {len}");
                 for pos in 0..len {
                     for b in 0..=255u8 {
-                        let mut value = vec![filler; len];
-                        value[pos] = b;
-                        let bytewise = value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n');
-                        assert_eq!(has_nul_cr_or_lf(&value), bytewise, "{value:?}");
+                        let mut bytes = vec![filler; len];
+                        bytes[pos] = b;
+                        assert_eq!(any_word(&bytes, has_byte_below_0e), is_below_0e(b), "{bytes:?}");
                     }
+                }
+            }
+        }
+    }
+
+    /// Byte-by-byte reading of RFC 9113 §8.2 for one regular field: the
+    /// name (§8.2 lowercase, RFC 9110 tchar), connection-specific fields
+    /// (§8.2.2), then the value (§8.2.1), each error as `validate` names it.
+    fn reference_regular_field(name: &[u8], value: &[u8]) -> Result<(), HpackError> {
+        reference_name(name)?;
+        let connection_specific =
+            [&b"connection"[..], b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"];
+        if connection_specific.contains(&name) || (name == b"te" && value != b"trailers") {
+            return Err(HpackError::ConnectionSpecific { name: lossy(name) });
+        }
+        reference_value(name, value)
+    }
+
+    fn reference_name(name: &[u8]) -> Result<(), HpackError> {
+        let error = |reason| Err(HpackError::InvalidName { name: lossy(name), reason });
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() {
+            error("is empty")
+        } else if name.iter().any(u8::is_ascii_uppercase) {
+            error("contains an uppercase letter")
+        } else if !name.iter().all(|&b| tchar(b)) {
+            error("contains a character that is not a token character")
+        } else {
+            Ok(())
+        }
+    }
+
+    fn reference_value(name: &[u8], value: &[u8]) -> Result<(), HpackError> {
+        let error = |reason| Err(HpackError::InvalidValue { name: lossy(name), reason });
+        for &b in value {
+            match b {
+                0 => return error("contains NUL"),
+                b'\r' => return error("contains CR"),
+                b'\n' => return error("contains LF"),
+                _ => {}
+            }
+        }
+        match (value.first(), value.last()) {
+            (Some(b' ' | b'\t'), _) => error("starts with whitespace"),
+            (_, Some(b' ' | b'\t')) => error("ends with whitespace"),
+            _ => Ok(()),
+        }
+    }
+
+    mod fast_checks_match_reference {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{Index, select};
+
+        use super::*;
+
+        /// Bytes a check must catch or let through: controls, whitespace,
+        /// separators, DEL, non-ASCII, uppercase, and any byte at all.
+        fn edge_byte() -> impl Strategy<Value = u8> {
+            let edges = b"\0\r\n \t\x0b\x0c\x0e\x7f:/,;\"@[\\]{}()=?A".to_vec();
+            prop_oneof![select(edges), 0x80..=0xffu8, b'A'..=b'Z', any::<u8>()]
+        }
+
+        /// Mostly clean bytes of any length up to five words, with up to
+        /// three edge bytes dropped in at random places.
+        fn bytes() -> impl Strategy<Value = Vec<u8>> {
+            let clean = select(b"abcxyz0189-._^`!#$%&'*+|~".to_vec());
+            (vec(clean, 0..40), vec((any::<Index>(), edge_byte()), 0..4)).prop_map(|(mut bytes, edits)| {
+                for (at, b) in edits {
+                    if !bytes.is_empty() {
+                        let at = at.index(bytes.len());
+                        bytes[at] = b;
+                    }
+                }
+                bytes
+            })
+        }
+
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            let special = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"];
+            prop_oneof![4 => bytes(), 1 => select(special.to_vec()).prop_map(|name| name.as_bytes().to_vec())]
+        }
+
+        fn value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![4 => bytes(), 1 => Just(b"trailers".to_vec())]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+            /// The word-at-a-time name and value checks, and `validate` on
+            /// one regular field, refuse exactly what the byte-by-byte
+            /// reference refuses, with the same error.
+            #[test]
+            fn on_random_fields(name in name(), value in value()) {
+                prop_assert_eq!(check_regular_name(&name), reference_name(&name));
+                let field = HeaderField { name: &name, value: &value, sensitive: false };
+                prop_assert_eq!(check_value(&field), reference_value(&name, &value));
+                if name.first() != Some(&b':') {
+                    prop_assert_eq!(validate(&[field]), reference_regular_field(&name, &value));
                 }
             }
         }
