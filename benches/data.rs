@@ -224,14 +224,7 @@ fn bench_frame_size(criterion: &mut Criterion, body: &[u8], frame_size: usize, l
         group.bench_function(*path, |b| b.iter_custom(|iters| report::sample(&name, iters, &mut *unit)));
     }
     group.finish();
-    // The paired pass runs the paths criterion ran (all, unless filtered),
-    // and only with the memcpy they are compared to.
-    units.retain(|(path, _)| report::measured(&format!("data_{label}/{path}")).is_some());
-    let paired = match units.first() {
-        Some(("memcpy", _)) if units.len() > 1 => report::paired_speeds(PAIRED_ROUNDS, &mut units),
-        _ => Vec::new(),
-    };
-    drop(units);
+    let paired = report::paired_speeds(&format!("data_{label}"), PAIRED_ROUNDS, units);
 
     let mut written = BTreeMap::new();
     let wires = [("h2fw_frame", &outs[0]), ("h2fw_conn", &outs[1]), ("h2fw_conn_queued", &outs[2])];

@@ -365,7 +365,7 @@ fn main() {
         });
     }
     let (corpus, fields) = (&corpus, &fields);
-    let mut units: Vec<(&'static str, Unit<'_>)> = passes
+    let units: Vec<(&'static str, Unit<'_>)> = passes
         .into_iter()
         .map(|(path, pass)| {
             let mut out = Vec::new();
@@ -375,12 +375,7 @@ fn main() {
         .collect();
     group.finish();
     criterion.final_summary();
-    units.retain(|(path, _)| report::measured(&format!("hpack/{path}")).is_some());
-    let paired = match units.first() {
-        Some(("h2_codec", _)) if units.len() > 1 => report::paired_speeds(PAIRED_ROUNDS, &mut units),
-        _ => Vec::new(),
-    };
-    drop(units);
+    let paired = report::paired_speeds("hpack", PAIRED_ROUNDS, units);
     print_rates(corpus, &paired);
     print_sizes(corpus, fields);
 }

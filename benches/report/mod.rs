@@ -53,7 +53,16 @@ pub type Unit<'a> = Box<dyn FnMut() -> Duration + 'a>;
 /// first path in the same round (first path's time / its time). Machine load
 /// that drifts over seconds lands on both sides of a round alike, so these
 /// ratios hold steadier than ratios of medians taken seconds apart.
-pub fn paired_speeds(rounds: usize, paths: &mut [(&'static str, Unit<'_>)]) -> Vec<(&'static str, f64)> {
+///
+/// Only the paths criterion measured under `group` run (all, unless a
+/// filter left some out), and nothing runs unless the first path, the
+/// baseline, is among them with at least one other.
+pub fn paired_speeds(group: &str, rounds: usize, mut paths: Vec<(&'static str, Unit<'_>)>) -> Vec<(&'static str, f64)> {
+    let baseline = paths.first().map(|(name, _)| *name);
+    paths.retain(|(path, _)| measured(&format!("{group}/{path}")).is_some());
+    if paths.len() < 2 || paths.first().map(|(name, _)| *name) != baseline {
+        return Vec::new();
+    }
     let mut speeds = vec![Vec::with_capacity(rounds); paths.len()];
     for _ in 0..rounds {
         let times: Vec<f64> = paths.iter_mut().map(|(_, unit)| unit().as_secs_f64()).collect();
