@@ -423,11 +423,9 @@ impl Connection {
     pub fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, Error> {
         let direct = self.output.len() == 0;
         let accepted = self.send_to(stream, data, direct.then_some(&mut *out))?;
-        if self.output.len() > 0 || !self.ready.is_empty() || !self.trailers_due.is_empty() {
-            // An error here means nothing could be handed out; the bytes
-            // stay queued and `stats().live_bytes` counts them.
-            let _ = self.drain(usize::MAX, out);
-        }
+        // An error here means nothing could be handed out; the bytes stay
+        // queued and `stats().live_bytes` counts them.
+        let _ = self.drain(usize::MAX, out);
         Ok(accepted)
     }
 
@@ -491,7 +489,7 @@ impl Connection {
         let written = frame::encode_data_headers(stream, n, false, headers, self.max_frame_size)?;
         s.window -= n as i64;
         self.conn_window -= n as i64;
-        self.frames += frames as u64;
+        self.frames += (written / FRAME_HEADER_LEN) as u64;
         self.bytes_drained += (written + n) as u64;
         Ok(n)
     }
@@ -519,13 +517,13 @@ impl Connection {
         if s.pending.is_empty() {
             let windows = data.len().min(window_room(s.window)).min(window_room(self.conn_window));
             let frame = |n| Frame::Data { stream, data: &data[..n], end_stream: false, pad_length: None };
-            let direct = direct.filter(|_| windows > 0).and_then(|out| {
-                let len = frame(windows).validate(self.max_frame_size).ok()?;
-                out.try_reserve(len).ok().map(|()| (out, len))
-            });
+            // Room for the frames at the smallest MAX_FRAME_SIZE a peer may
+            // set: enough for any, and no validation pass just to size it.
+            let most = windows + FRAME_HEADER_LEN * windows.div_ceil(frame::DEFAULT_MAX_FRAME_SIZE as usize);
+            let direct = direct.and_then(|out| (windows > 0 && out.try_reserve(most).is_ok()).then_some(out));
             let len = match direct {
-                Some((out, len)) => {
-                    frame(windows).encode(out, self.max_frame_size)?;
+                Some(out) => {
+                    let len = frame(windows).encode(out, self.max_frame_size)?;
                     self.bytes_drained += len as u64;
                     framed = windows;
                     len
@@ -647,6 +645,9 @@ impl Connection {
     /// a header and one byte fit; else one is queued and its first bytes
     /// handed out). An error is returned only if nothing could be written.
     pub fn drain(&mut self, max_bytes: usize, out: &mut Vec<u8>) -> Result<usize, Error> {
+        if self.output.len() == 0 && self.ready.is_empty() && self.trailers_due.is_empty() {
+            return Ok(0); // nothing queued, no stream scheduled, no trailers due
+        }
         let start = out.len();
         let mut error = None;
         loop {
