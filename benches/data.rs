@@ -24,7 +24,7 @@ use h2::frame::{Data, StreamId};
 use h2fw::conn::{Config, Connection, Error, StreamHints};
 use h2fw::frame::{FRAME_HEADER_LEN, Frame, setting};
 use h2fw::hpack::HeaderField;
-use h2fw::pool::Policy;
+use h2fw::pool::Pool;
 use report::Unit;
 
 /// Body bytes framed per iteration: a slice of the GiB.
@@ -88,7 +88,7 @@ const REQUEST: [HeaderField<'static>; 4] = [
 
 impl ConnectionPath {
     fn new(frame_size: usize, queued: bool) -> Result<Self, Error> {
-        let mut connection = Connection::new(Config::new(Policy::Tiered));
+        let mut connection = Connection::new(Config::default(), &Pool::default());
         connection.apply_peer_settings(&[
             (setting::INITIAL_WINDOW_SIZE, WINDOW),
             (setting::MAX_FRAME_SIZE, frame_size as u32),

@@ -22,7 +22,7 @@ use criterion::{Criterion, SamplingMode, Throughput};
 use h2::frame::{Headers, Pseudo, StreamId};
 use h2fw::conn::{Config, Connection, HeadersOptions};
 use h2fw::hpack::{Encoder, HeaderField};
-use h2fw::pool::Policy;
+use h2fw::pool::Pool;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
 use corpus::{Block, Corpus};
@@ -125,7 +125,7 @@ fn encode_h2fw_conn(
 ) -> Pass {
     let mut pass = Pass::new();
     for (index, connection) in fields.iter().enumerate() {
-        let mut writer = Connection::new(Config::new(Policy::Tiered));
+        let mut writer = Connection::new(Config::default(), &Pool::default());
         out.clear();
         pass.elapsed.push(
             clock::time(|| {

@@ -4,18 +4,18 @@
 
 mod conn_common;
 
-use conn_common::{Fields, Peer, body, decode, drain_all, observable, request, streams};
+use conn_common::{Fields, Peer, body, decode, drain_all, observable, pool_with_budget, request, streams};
 use h2fw::conn::{Config, Connection, Error, HeadersOptions, StreamHints};
 use h2fw::frame::{Frame, setting};
-use h2fw::pool::{Policy, PoolError};
+use h2fw::pool::{Pool, PoolError};
 
 fn open(conn: &mut Connection, stream: u32) {
     conn.open_stream(stream, &request("/bp").get(), StreamHints::default(), false).unwrap();
 }
 
-/// A connection whose peer grants no stream window, so every body byte waits.
-fn stalled(config: Config) -> Connection {
-    let mut conn = Connection::new(config);
+/// A connection on `pool` whose peer grants no stream window, so every body byte waits.
+fn stalled(config: Config, pool: &Pool) -> Connection {
+    let mut conn = Connection::new(config, pool);
     conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 0)]).unwrap();
     conn.apply_window_update(0, 1 << 30).unwrap();
     conn
@@ -23,9 +23,8 @@ fn stalled(config: Config) -> Connection {
 
 #[test]
 fn the_stream_watermark_takes_part_of_a_write_then_refuses() {
-    let mut config = Config::new(Policy::Tiered);
-    config.stream_high_watermark = 100_000;
-    let mut conn = stalled(config);
+    let config = Config { stream_high_watermark: 100_000, ..Config::default() };
+    let mut conn = stalled(config, &Pool::default());
     open(&mut conn, 1);
     assert_eq!(conn.send(1, &body(1, 0, 60_000)).unwrap(), 60_000);
     assert_eq!(conn.send(1, &body(1, 60_000, 60_000)).unwrap(), 40_000);
@@ -44,9 +43,8 @@ fn the_stream_watermark_takes_part_of_a_write_then_refuses() {
 
 #[test]
 fn the_connection_watermark_counts_every_stream_and_queued_output() {
-    let mut config = Config::new(Policy::Tiered);
-    config.conn_high_watermark = 150_000;
-    let mut conn = stalled(config);
+    let config = Config { conn_high_watermark: 150_000, ..Config::default() };
+    let mut conn = stalled(config, &Pool::default());
     open(&mut conn, 1);
     open(&mut conn, 3);
     open(&mut conn, 5);
@@ -64,17 +62,16 @@ fn the_connection_watermark_counts_every_stream_and_queued_output() {
 
 #[test]
 fn a_write_past_the_budget_is_refused_and_the_connection_carries_on_after_draining() {
-    let mut config = Config::new(Policy::Tiered);
-    config.pool.budget_bytes = 96 << 10;
-    let mut conn = stalled(config);
+    let mut conn = stalled(Config::default(), &pool_with_budget(96 << 10));
     let mut wire = Vec::new();
     conn.write_preface().unwrap();
     open(&mut conn, 1);
     let data = body(1, 0, 200_000);
     let taken = conn.send(1, &data).unwrap();
     assert!(taken < 96 << 10, "took {taken} bytes within a 96 KiB budget");
-    let stats = conn.stats();
-    assert!(stats.pool.leased_bytes + stats.pool.idle_bytes <= 96 << 10);
+    let stats = conn.pool().stats();
+    assert!(stats.leased_bytes + stats.idle_bytes <= 96 << 10);
+    assert_eq!(conn.stats().leased_bytes, stats.leased_bytes, "alone in its pool");
 
     // Everything further is refused, whole, with nothing changed.
     let before = conn.stats();
@@ -102,7 +99,8 @@ fn a_write_past_the_budget_is_refused_and_the_connection_carries_on_after_draini
     let small = Fields::new(&[(":status", "200"), ("x-tag", "after")]);
     conn.write_headers(9, &small.get(), HeadersOptions { end_stream: true, ..HeadersOptions::default() }).unwrap();
     drain_all(&mut conn, 1 << 16, &mut wire);
-    assert_eq!(conn.stats().pool.leased_bytes, 0);
+    assert_eq!(conn.stats().leased_bytes, 0);
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
     let views = streams(decode(&wire, 16_384));
     assert!(views[&1].body == data && views[&1].ended);
     assert_eq!(views[&9].header_blocks, [(None, vec![("x-tag".to_string(), "after".to_string())])]);
@@ -110,9 +108,7 @@ fn a_write_past_the_budget_is_refused_and_the_connection_carries_on_after_draini
 
 #[test]
 fn trailers_waiting_for_memory_do_not_hold_back_other_streams() {
-    let mut config = Config::new(Policy::Tiered);
-    config.pool.budget_bytes = 96 << 10;
-    let mut conn = stalled(config);
+    let mut conn = stalled(Config::default(), &pool_with_budget(96 << 10));
     let mut wire = Vec::new();
     open(&mut conn, 1);
     open(&mut conn, 3);
@@ -127,8 +123,9 @@ fn trailers_waiting_for_memory_do_not_hold_back_other_streams() {
     while let Ok(n) = conn.send(3, &big[taken..]) {
         taken += n;
     }
-    let stats = conn.stats().pool;
+    let stats = conn.pool().stats();
     assert!(stats.leased_bytes + (16 << 10) > 96 << 10, "{stats:?}");
+    assert_eq!(conn.stats().leased_bytes, stats.leased_bytes, "alone in its pool");
 
     // Stream 1 is first in line, but its trailers need an output chunk that
     // only stream 3's DATA can free: everything must still go out.
@@ -140,5 +137,6 @@ fn trailers_waiting_for_memory_do_not_hold_back_other_streams() {
     assert_eq!(views[&1].trailers.as_deref(), Some(&[("grpc-status".to_string(), "0".to_string())][..]));
     assert_eq!(views[&3].body, big[..taken]);
     let stats = conn.stats();
-    assert_eq!((stats.live_bytes, stats.pool.leased_bytes, stats.open_streams), (0, 0, 1));
+    assert_eq!((stats.live_bytes, stats.leased_bytes, stats.open_streams), (0, 0, 1));
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
 }

@@ -6,10 +6,9 @@
 
 mod conn_common;
 
-use conn_common::{body, decode, raw_frames, request, streams};
+use conn_common::{alone, body, decode, raw_frames, request, streams};
 use h2fw::conn::{BatchItem, Config, Connection, Error, StreamHints};
 use h2fw::frame::{Frame, interleave_data, setting};
-use h2fw::pool::Policy;
 
 const DATA: u8 = 0x0;
 const PING: u8 = 0x6;
@@ -18,7 +17,7 @@ const PING: u8 = 0x6;
 /// every stream and to the connection, with stream 1 open, and the wire
 /// holding its HEADERS.
 fn connection(max_frame_size: u32, window: u32) -> (Connection, Vec<u8>) {
-    let mut conn = Connection::new(Config::new(Policy::Tiered));
+    let mut conn = alone(Config::default());
     let settings = [(setting::INITIAL_WINDOW_SIZE, window), (setting::MAX_FRAME_SIZE, max_frame_size)];
     conn.apply_peer_settings(&settings).unwrap();
     if window > 65_535 {
@@ -45,7 +44,8 @@ fn a_write_within_the_windows_goes_out_whole_in_frames_of_the_peers_size() {
     assert_eq!(kinds(&wire, 1), [(DATA, 1 << 20); 3]);
     assert_eq!(streams(decode(&wire, 1 << 20))[&1].body, data);
     let stats = conn.stats();
-    assert_eq!((stats.live_bytes, stats.pool.leased_bytes), (0, 0), "nothing was queued on the way");
+    assert_eq!((stats.live_bytes, stats.leased_bytes), (0, 0), "nothing was queued on the way");
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
     assert_eq!(stats.bytes_drained, wire.len() as u64);
     assert!(stats.bytes_drained > headers);
     assert_eq!(stats.frames, 1 + 3, "the HEADERS that opened the stream, then three DATA frames");
@@ -185,7 +185,8 @@ fn in_place_frames_what_the_windows_allow_after_what_waits() {
 
     assert_eq!(conn.frame_in_place(9, 10, &mut wire, &mut Vec::new()), Err(Error::StreamNotOpen { stream: 9 }));
     let stats = conn.stats();
-    assert_eq!((stats.live_bytes, stats.pending_bytes, stats.pool.leased_bytes), (0, 0, 0));
+    assert_eq!((stats.live_bytes, stats.pending_bytes, stats.leased_bytes), (0, 0, 0));
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
     assert_eq!(stats.bytes_drained, wire.len() as u64);
 }
 

@@ -4,10 +4,9 @@
 
 mod conn_common;
 
-use conn_common::{Peer, request};
+use conn_common::{Peer, alone, request};
 use h2fw::conn::{Config, Connection, Error, StreamHints};
 use h2fw::frame::{FrameError, setting};
-use h2fw::pool::Policy;
 
 const MFS: u32 = 16_384;
 
@@ -21,7 +20,7 @@ fn sent(peer: &mut Peer, conn: &mut Connection, stream: u32) -> usize {
 
 #[test]
 fn data_beyond_the_stream_window_waits_for_window_update() {
-    let mut conn = Connection::new(Config::new(Policy::Tiered));
+    let mut conn = alone(Config::default());
     let mut peer = Peer::default();
     conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 1000)]).unwrap();
     conn.apply_window_update(0, 1 << 20).unwrap();
@@ -43,7 +42,7 @@ fn data_beyond_the_stream_window_waits_for_window_update() {
 
 #[test]
 fn the_connection_window_bounds_all_streams_together() {
-    let mut conn = Connection::new(Config::new(Policy::Tiered));
+    let mut conn = alone(Config::default());
     let mut peer = Peer::default();
     conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 1 << 20)]).unwrap();
     open(&mut conn, 1);
@@ -62,7 +61,7 @@ fn the_connection_window_bounds_all_streams_together() {
 
 #[test]
 fn initial_window_size_changes_shift_open_streams_below_zero_and_back() {
-    let mut conn = Connection::new(Config::new(Policy::Tiered));
+    let mut conn = alone(Config::default());
     let mut peer = Peer::default();
     conn.apply_window_update(0, 1 << 24).unwrap();
     open(&mut conn, 1);
@@ -89,7 +88,7 @@ fn initial_window_size_changes_shift_open_streams_below_zero_and_back() {
 
 #[test]
 fn window_overflow_is_refused_and_changes_nothing() {
-    let mut conn = Connection::new(Config::new(Policy::Tiered));
+    let mut conn = alone(Config::default());
     open(&mut conn, 1);
     let max = (1u32 << 31) - 1;
     assert_eq!(conn.apply_window_update(1, max - 65_535 + 1), Err(Error::WindowOverflow { stream: 1 }));
@@ -109,7 +108,7 @@ fn window_overflow_is_refused_and_changes_nothing() {
 
 #[test]
 fn settings_are_validated_as_a_whole() {
-    let mut conn = Connection::new(Config::new(Policy::Tiered));
+    let mut conn = alone(Config::default());
     let mut peer = Peer::default();
     conn.apply_window_update(0, 1 << 20).unwrap();
     open(&mut conn, 1);

@@ -3,12 +3,14 @@
 
 mod conn_common;
 
-use conn_common::{Fields, Peer, body, decode, drain_all, raw_frames, request, streams};
+use conn_common::{Fields, Peer, alone, body, decode, drain_all, raw_frames, request, streams};
 use h2::frame::Frame as H2Frame;
+#[cfg(feature = "baselines")]
+use h2fw::baseline::{GoPools, Model};
 use h2fw::conn::{Config, Connection, Error, HeadersOptions, StreamHints};
 use h2fw::frame::{Frame, FrameError, FrameType, PREFACE, Priority, setting};
 use h2fw::hpack::HpackError;
-use h2fw::pool::Policy;
+use h2fw::pool::Pool;
 
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
@@ -16,7 +18,7 @@ const CONTINUATION: u8 = 0x9;
 const END_STREAM: u8 = 0x1;
 
 fn tiered() -> Connection {
-    Connection::new(Config::new(Policy::Tiered))
+    alone(Config::default())
 }
 
 fn open(conn: &mut Connection, stream: u32) {
@@ -111,7 +113,8 @@ fn a_refused_header_list_leaves_the_hpack_table_unchanged() {
     // The list is refused by the encode itself, after the scratch and the
     // output room were taken: both went back, and no frame byte was queued.
     let stats = conn.stats();
-    assert_eq!((stats.queued_bytes, stats.frames, stats.pool.leased_bytes), (0, 0, 0));
+    assert_eq!((stats.queued_bytes, stats.frames, stats.leased_bytes), (0, 0, 0));
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
     let refused = conn.open_stream(1, &invalid.get(), StreamHints::default(), false);
     assert!(matches!(refused, Err(Error::Hpack(HpackError::InvalidName { .. }))), "{refused:?}");
     assert_eq!(conn.stats().open_streams, 0);
@@ -186,7 +189,8 @@ fn end_stream_rides_on_the_last_data_frame_or_an_empty_one() {
     let data: Vec<(u8, u32, usize)> =
         raw_frames(&drained(&mut conn)).into_iter().filter(|f| f.0 == DATA).map(|f| (f.1, f.2, f.3)).collect();
     assert_eq!(data, [(END_STREAM, 3, 0), (0, 1, 16_384), (END_STREAM, 1, 3616)]);
-    assert_eq!(conn.stats().pool.leased_bytes, 0);
+    assert_eq!(conn.stats().leased_bytes, 0);
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
 }
 
 #[test]
@@ -225,29 +229,43 @@ fn trailers_follow_the_last_data_and_are_checked_up_front() {
         .collect();
     assert_eq!(views[&1].trailers.as_ref(), Some(&want));
     assert_eq!(conn.stats().trailer_bytes, 0);
-    assert_eq!(conn.stats().pool.leased_bytes, 0);
+    assert_eq!(conn.stats().leased_bytes, 0);
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
+}
+
+/// Resets a stream holding pending bytes on `conn`; `scratch_leased` reads
+/// the Go scratch bytes leased (0 under `tiered`), which count as held too.
+fn reset_returns_buffers(mut conn: Connection, scratch_leased: &dyn Fn() -> usize, policy: &str) {
+    conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 0)]).unwrap();
+    open(&mut conn, 1);
+    let taken = conn.send(1, &[1; 200_000]).unwrap();
+    let held = conn.stats().leased_bytes + scratch_leased();
+    assert!(held >= taken, "{policy}");
+    conn.reset(1, 8).unwrap();
+    let stats = conn.stats();
+    assert_eq!((stats.pending_bytes, stats.pending_streams, stats.open_streams), (0, 0, 0));
+    // Only the output chunk holding HEADERS and RST_STREAM stays leased.
+    assert_eq!((stats.leased_bytes, scratch_leased()), (16 << 10, 0), "{policy}");
+    assert_eq!(conn.pool().stats().leased_bytes, 16 << 10, "{policy}");
+    assert_eq!(conn.send(1, b"x"), Err(Error::StreamNotOpen { stream: 1 }));
+    assert_eq!(conn.reset(0, 8), Err(Error::Frame(FrameError::StreamIdRequired { frame: FrameType::RstStream })));
+    let views = streams(decode(&drained(&mut conn), 16_384));
+    assert_eq!((views[&1].body.len(), views[&1].reset), (0, Some(8)));
+    assert_eq!((conn.stats().leased_bytes, scratch_leased()), (0, 0), "{policy}");
+    assert_eq!(conn.pool().stats().leased_bytes, 0);
 }
 
 #[test]
 fn reset_drops_pending_bytes_and_returns_their_buffers_at_once() {
-    for policy in [Policy::Tiered, Policy::Go7] {
-        let mut conn = Connection::new(Config::new(policy));
-        conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 0)]).unwrap();
-        open(&mut conn, 1);
-        let taken = conn.send(1, &[1; 200_000]).unwrap();
-        let held = conn.stats().pool.leased_bytes;
-        assert!(held >= taken, "{policy:?}");
-        conn.reset(1, 8).unwrap();
-        let stats = conn.stats();
-        assert_eq!((stats.pending_bytes, stats.pending_streams, stats.open_streams), (0, 0, 0));
-        // Only the output chunk holding HEADERS and RST_STREAM stays leased.
-        assert_eq!(stats.pool.leased_bytes, 16 << 10, "{policy:?}");
-        assert_eq!(conn.send(1, b"x"), Err(Error::StreamNotOpen { stream: 1 }));
-        assert_eq!(conn.reset(0, 8), Err(Error::Frame(FrameError::StreamIdRequired { frame: FrameType::RstStream })));
-        let views = streams(decode(&drained(&mut conn), 16_384));
-        assert_eq!((views[&1].body.len(), views[&1].reset), (0, Some(8)));
-        assert_eq!(conn.stats().pool.leased_bytes, 0);
-    }
+    reset_returns_buffers(tiered(), &|| 0, "tiered");
+}
+
+#[cfg(feature = "baselines")]
+#[test]
+fn go7_reset_drops_pending_bytes_and_returns_their_buffers_at_once() {
+    let go = GoPools::new(Model::Go7);
+    let conn = Connection::with_baseline(Config::default(), &Pool::default(), &go);
+    reset_returns_buffers(conn, &|| go.stats().leased_bytes, "go7");
 }
 
 #[test]
@@ -307,9 +325,8 @@ fn table_size_limits_reach_the_wire_as_size_updates() {
 
     // Our own cap of 1024 below the peer's 4096 is announced by the first
     // block: 0x3f then 1024 - 31 = 993 in 7-bit groups (0xe1, 0x07).
-    let mut config = Config::new(Policy::Tiered);
-    config.max_header_table_size = 1024;
-    let mut conn = Connection::new(config);
+    let config = Config { max_header_table_size: 1024, ..Config::default() };
+    let mut conn = Connection::new(config, &Pool::default());
     conn.apply_peer_settings(&[(setting::HEADER_TABLE_SIZE, 65_536)]).unwrap();
     conn.write_headers(1, &fields.get(), HeadersOptions::default()).unwrap();
     let wire = drained(&mut conn);

@@ -1,17 +1,19 @@
 //! 100 000 open streams that each sent one small message, all drained: under
-//! `Tiered` they hold no buffer at all (the pool's leased bytes are zero);
-//! under `go7` each holds its Go scratch buffer, which the same statistics
-//! attribute to them.
+//! `tiered` they hold no buffer at all (the connection's and the pool's
+//! leased bytes are zero); under `go7` each holds its Go scratch buffer,
+//! which the Go pools' statistics attribute to them.
 
 mod conn_common;
 
 use conn_common::{drain_all, request};
+#[cfg(feature = "baselines")]
+use h2fw::baseline::{GoPools, Model};
 use h2fw::conn::{Config, Connection, StreamHints};
-use h2fw::pool::Policy;
+use h2fw::pool::Pool;
 
-/// Opens `count` streams, sends a 200-byte message on each, drains as it goes.
-fn idle_streams(policy: Policy, count: u32) -> Connection {
-    let mut conn = Connection::new(Config::new(policy));
+/// Opens `count` streams on `conn`, sends a 200-byte message on each,
+/// drains as it goes.
+fn idle_streams(mut conn: Connection, count: u32) -> Connection {
     conn.apply_window_update(0, (1 << 31) - 1 - 65_535).unwrap();
     let fields = request("/svc/Method");
     let message = [0x42; 200];
@@ -31,22 +33,29 @@ fn idle_streams(policy: Policy, count: u32) -> Connection {
 
 #[test]
 fn a_hundred_thousand_idle_streams_hold_no_buffer() {
-    let conn = idle_streams(Policy::Tiered, 100_000);
+    let conn = idle_streams(Connection::new(Config::default(), &Pool::default()), 100_000);
     let stats = conn.stats();
     assert_eq!(stats.open_streams, 100_000);
     assert_eq!((stats.live_bytes, stats.pending_bytes, stats.pending_streams), (0, 0, 0));
-    assert_eq!(stats.pool.leased_bytes, 0);
-    assert!(stats.pool.idle_bytes <= 1 << 20, "idle within the cap");
+    assert_eq!(stats.leased_bytes, 0);
+    let pool = conn.pool().stats();
+    assert_eq!(pool.leased_bytes, 0);
+    assert!(pool.idle_bytes <= 1 << 20, "idle within the cap");
     assert!(stats.bytes_drained > 100_000 * 200);
 }
 
+#[cfg(feature = "baselines")]
 #[test]
 fn go7_idle_streams_each_hold_their_scratch_buffer() {
-    let conn = idle_streams(Policy::Go7, 1000);
+    let go = GoPools::new(Model::Go7);
+    let conn = idle_streams(Connection::with_baseline(Config::default(), &Pool::default(), &go), 1000);
     let stats = conn.stats();
     assert_eq!(stats.open_streams, 1000);
     assert_eq!(stats.live_bytes, 0);
     // frameScratchBufferLen with the default 16 KiB frames and no length: 16 KiB each.
-    assert_eq!(stats.pool.scratch_pools[0].leased_bytes, 1000 * 16_384);
-    assert_eq!(stats.pool.leased_bytes, 1000 * 16_384);
+    let scratch = go.stats();
+    assert_eq!(scratch.pools[0].leased_bytes, 1000 * 16_384);
+    // All that is held is the scratch: nothing of the tiered pool.
+    assert_eq!(scratch.leased_bytes, 1000 * 16_384);
+    assert_eq!((stats.leased_bytes, conn.pool().stats().leased_bytes), (0, 0));
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use conn_common::{Fields, body, decode, drain_all, request, streams};
 use h2fw::conn::{Config, Connection, Error, HeadersOptions, StreamHints};
-use h2fw::pool::{Policy, PoolError};
+use h2fw::pool::{Pool, PoolError};
 
 struct Refusing;
 
@@ -54,27 +54,35 @@ fn is_oom<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
 #[test]
 fn refused_allocations_are_typed_errors_and_change_nothing() {
     // One test function: the allocator switch is process-wide.
-    let mut conn = Connection::new(Config::new(Policy::Tiered));
+    let mut conn = Connection::new(Config::default(), &Pool::default());
     let mut wire = Vec::new();
     conn.write_preface().unwrap();
     conn.open_stream(1, &request("/oom").get(), StreamHints::default(), false).unwrap();
     drain_all(&mut conn, 1 << 16, &mut wire);
-    let before = conn.stats();
-
-    // send: the 16 KiB output chunk cannot be allocated.
+    // send: what fits in the idle 16 KiB chunk the HEADERS left behind goes
+    // out (the write halved until it fits), then no chunk can be allocated.
     let data = body(1, 0, 30_000);
-    let sent = refusing(|| conn.send(1, &data));
+    let mut first = 0;
+    let sent = loop {
+        match refusing(|| conn.send(1, &data[first..])) {
+            Ok(taken) => first += taken,
+            refused => break refused,
+        }
+    };
     assert!(is_oom(&sent), "{sent:?}");
+    assert!(first > 15_000 && first < 16 << 10, "{first} bytes fit in the chunk already held");
+    let before = conn.stats();
     // A header block whose scratch cannot be allocated.
     let value = "x".repeat(6000);
     let big = Fields::new(&[(":status", "200"), ("x-big", &value)]);
     let headers = refusing(|| conn.write_headers(3, &big.get(), HeadersOptions::default()));
     assert!(is_oom(&headers), "{headers:?}");
     let stats = conn.stats();
-    assert_eq!((stats.live_bytes, stats.frames, stats.pool.leased_bytes), (before.live_bytes, before.frames, 0));
+    assert_eq!((stats.live_bytes, stats.frames, stats.leased_bytes), (before.live_bytes, before.frames, 16 << 10));
+    assert_eq!(conn.pool().leased_bytes(), 16 << 10);
 
     // Allowed again: the same calls succeed.
-    assert_eq!(conn.send(1, &data).unwrap(), 30_000);
+    assert_eq!(conn.send(1, &data[first..]).unwrap(), data.len() - first);
     conn.write_headers(3, &big.get(), HeadersOptions { end_stream: true, ..HeadersOptions::default() }).unwrap();
 
     // drain: the host's buffer cannot grow; nothing is taken from the queue.
@@ -89,5 +97,6 @@ fn refused_allocations_are_typed_errors_and_change_nothing() {
     let views = streams(decode(&wire, 16_384));
     assert!(views[&1].body == data && views[&1].ended);
     assert_eq!(views[&3].header_blocks[0].1, [("x-big".to_string(), value)]);
-    assert_eq!(conn.stats().pool.leased_bytes, 0);
+    assert_eq!(conn.stats().leased_bytes, 0);
+    assert_eq!(conn.pool().leased_bytes(), 0);
 }

@@ -1,18 +1,25 @@
-//! Randomised stream mixes (proptest). After every operation: the pool stays
-//! within its budget and idle caps; under `Tiered`, leased bytes stay within
-//! `live + per-queue slack` (see `leased_bound`); a failed call changes
-//! nothing. At the end, with every stream ended and the output drained, no
-//! byte is leased, and h2's decoder sees every stream's body complete and in
-//! order, END_STREAM where expected, trailers, and nothing after the end.
+//! Randomised stream mixes (proptest), on one connection alone in its pool
+//! and on 2 to 6 connections sharing one pool. After every operation: the
+//! pool stays within its budget and idle caps, its leased bytes are the sum
+//! of its connections' and each connection stays within its share; under
+//! `tiered`, a connection's leased bytes stay within `live + per-queue slack`
+//! (see `leased_bound`); a failed call changes nothing, and a call on one
+//! connection changes nothing of the others. At the end, with every stream
+//! ended and the output drained, no byte is leased, and h2's decoder sees
+//! every stream's body complete and in order, END_STREAM where expected,
+//! trailers, and nothing after the end, on every connection's wire; once the
+//! connections are dropped the pool counts none of them.
 
 mod conn_common;
 
 use std::collections::BTreeMap;
 
-use conn_common::{Fields, body, decode, observable, request, streams};
+use conn_common::{Fields, body, decode, observable, pool_with_budget, request, streams};
+#[cfg(feature = "baselines")]
+use h2fw::baseline::{GoPools, Model};
 use h2fw::conn::{Config, Connection, Error, Stats, StreamHints};
 use h2fw::frame::{Frame, interleave_data, setting};
-use h2fw::pool::Policy;
+use h2fw::pool::Pool;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,11 +113,16 @@ fn trailer_fields(stream: u32) -> Fields {
 /// chunk and the room left in its last one (output chunks 16 KiB, stream
 /// chunks at most 64 KiB, a stored trailer list at most twice its size and
 /// at least the smallest class, 256 B). Idle streams add nothing.
-fn leased_bound(stats: &Stats) -> usize {
+///
+/// `trailers_waiting`: streams whose DATA is all out but whose stored
+/// trailers are not (they wait for memory to be encoded, which on a shared
+/// pool another connection may hold): no longer pending streams, they still
+/// hold their trailer list.
+fn leased_bound(stats: &Stats, trailers_waiting: usize) -> usize {
     let output_slack = if stats.queued_bytes > 0 { 2 * (16 << 10) } else { 0 };
     stats.live_bytes
         + stats.trailer_bytes
-        + 256 * stats.pending_streams
+        + 256 * (stats.pending_streams + trailers_waiting)
         + output_slack
         + stats.pending_streams * 2 * (64 << 10)
 }
@@ -118,54 +130,119 @@ fn leased_bound(stats: &Stats) -> usize {
 const STREAM_WATERMARK: usize = 256 << 10;
 const CONN_WATERMARK: usize = 2 << 20;
 
-fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError> {
-    let mut config = Config::new(policy);
-    config.pool.budget_bytes = budget;
-    config.stream_high_watermark = STREAM_WATERMARK;
-    config.conn_high_watermark = CONN_WATERMARK;
-    let idle_cap = config.pool.idle_total_bytes;
-    let mut conn = Connection::new(config);
-    let mut wire = Vec::new();
-    conn.write_preface().unwrap();
-    let mut ids: Vec<u32> = Vec::new();
-    let mut expected: BTreeMap<u32, Expected> = BTreeMap::new();
-    let pick = |ids: &Vec<u32>, i: usize| if ids.is_empty() { None } else { Some(ids[i % ids.len()]) };
-    let mut initial_window: i64 = 65_535;
-    let mut conn_window_credit: i64 = 65_535;
+/// The connections' limits; `pool_share` caps what one may hold leased.
+fn config(pool_share: Option<usize>) -> Config {
+    Config {
+        pool_share,
+        stream_high_watermark: STREAM_WATERMARK,
+        conn_high_watermark: CONN_WATERMARK,
+        ..Config::default()
+    }
+}
 
-    for op in ops {
-        let before = conn.stats();
+/// One connection under test, its wire, and what the test expects of it.
+struct Mix {
+    conn: Connection,
+    wire: Vec<u8>,
+    ids: Vec<u32>,
+    expected: BTreeMap<u32, Expected>,
+    initial_window: i64,
+    conn_window_credit: i64,
+    /// Baselines: the Go scratch pools of the connection's streams.
+    #[cfg(feature = "baselines")]
+    scratch: Option<GoPools>,
+}
+
+impl Mix {
+    /// A tiered connection on `pool`, its preface queued.
+    fn tiered(pool: &Pool, pool_share: Option<usize>) -> Self {
+        Self::start(Connection::new(config(pool_share), pool))
+    }
+
+    /// A connection on `pool` under a Go baseline, its preface queued.
+    #[cfg(feature = "baselines")]
+    fn baseline(pool: &Pool, model: Model) -> Self {
+        let go = GoPools::new(model);
+        let mut mix = Self::start(Connection::with_baseline(config(None), pool, &go));
+        mix.scratch = Some(go);
+        mix
+    }
+
+    fn start(mut conn: Connection) -> Self {
+        conn.write_preface().unwrap();
+        Self {
+            conn,
+            wire: Vec::new(),
+            ids: Vec::new(),
+            expected: BTreeMap::new(),
+            initial_window: 65_535,
+            conn_window_credit: 65_535,
+            #[cfg(feature = "baselines")]
+            scratch: None,
+        }
+    }
+
+    /// Whether the connection is tiered (its streams hold no Go scratch buffer).
+    #[cfg(feature = "baselines")]
+    fn is_tiered(&self) -> bool {
+        self.scratch.is_none()
+    }
+
+    #[cfg(not(feature = "baselines"))]
+    fn is_tiered(&self) -> bool {
+        true
+    }
+
+    /// Go scratch bytes the connection's streams hold (0 under `tiered`).
+    #[cfg(feature = "baselines")]
+    fn scratch_leased(&self) -> usize {
+        self.scratch.as_ref().map_or(0, |go| go.stats().leased_bytes)
+    }
+
+    #[cfg(not(feature = "baselines"))]
+    fn scratch_leased(&self) -> usize {
+        0
+    }
+
+    fn pick(&self, i: usize) -> Option<u32> {
+        if self.ids.is_empty() { None } else { Some(self.ids[i % self.ids.len()]) }
+    }
+
+    /// Applies `op`, then checks what holds of this connection after any call.
+    fn step(&mut self, op: Op) -> Result<(), TestCaseError> {
+        let before = self.conn.stats();
         let windows_before: BTreeMap<u32, i64> =
-            ids.iter().filter_map(|&id| conn.stream_window(id).map(|w| (id, w))).collect();
+            self.ids.iter().filter_map(|&id| self.conn.stream_window(id).map(|w| (id, w))).collect();
         let settings_change = matches!(op, Op::InitialWindow(_));
         let result: Result<(), Error> = match op {
             Op::Open { content_length, end_stream } => {
-                let id = ids.last().map_or(1, |last| last + 2);
-                let r = conn.open_stream(id, &request("/mix").get(), StreamHints { content_length }, end_stream);
+                let id = self.ids.last().map_or(1, |last| last + 2);
+                let r = self.conn.open_stream(id, &request("/mix").get(), StreamHints { content_length }, end_stream);
                 if r.is_ok() {
-                    ids.push(id);
+                    self.ids.push(id);
                     let e = Expected {
                         open: !end_stream,
                         ended: end_stream,
-                        window: initial_window,
+                        window: self.initial_window,
                         ..Expected::default()
                     };
-                    expected.insert(id, e);
+                    self.expected.insert(id, e);
                 }
                 r
             }
-            Op::Send { stream, len, call } => match pick(&ids, stream) {
+            Op::Send { stream, len, call } => match self.pick(stream) {
                 Some(id) => {
+                    let Self { conn, wire, expected, .. } = self;
                     let e = expected.get_mut(&id).unwrap();
                     let data = body(id, e.body.len(), len);
                     let wire_before = wire.len();
                     let sent = match call {
                         SendCall::Send => conn.send(id, &data),
-                        SendCall::SendAndDrain => conn.send_and_drain(id, &data, &mut wire),
+                        SendCall::SendAndDrain => conn.send_and_drain(id, &data, wire),
                         SendCall::FrameInPlace => {
                             let mut headers = Vec::new();
-                            conn.frame_in_place(id, len, &mut wire, &mut headers).inspect(|&framed| {
-                                interleave_data(&headers, &data[..framed], &mut wire).unwrap();
+                            conn.frame_in_place(id, len, wire, &mut headers).inspect(|&framed| {
+                                interleave_data(&headers, &data[..framed], wire).unwrap();
                             })
                         }
                     };
@@ -199,11 +276,11 @@ fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError>
                 }
                 None => Ok(()),
             },
-            Op::Finish { stream, trailers } => match pick(&ids, stream) {
+            Op::Finish { stream, trailers } => match self.pick(stream) {
                 Some(id) => {
                     let fields = trailer_fields(id);
-                    let r = conn.finish(id, trailers.then(|| fields.get()).as_deref());
-                    let e = expected.get_mut(&id).unwrap();
+                    let r = self.conn.finish(id, trailers.then(|| fields.get()).as_deref());
+                    let e = self.expected.get_mut(&id).unwrap();
                     if r.is_ok() {
                         prop_assert!(e.open);
                         e.open = false;
@@ -214,12 +291,12 @@ fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError>
                 }
                 None => Ok(()),
             },
-            Op::Reset { stream } => match pick(&ids, stream) {
+            Op::Reset { stream } => match self.pick(stream) {
                 Some(id) => {
-                    let pending = conn.stream_pending(id);
-                    let r = conn.reset(id, 8);
+                    let pending = self.conn.stream_pending(id);
+                    let r = self.conn.reset(id, 8);
                     if r.is_ok() {
-                        let e = expected.get_mut(&id).unwrap();
+                        let e = self.expected.get_mut(&id).unwrap();
                         e.open = false;
                         e.reset = true;
                         e.dropped += pending;
@@ -229,12 +306,12 @@ fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError>
                 None => Ok(()),
             },
             Op::WindowUpdate { stream, increment } => {
-                let id = stream.and_then(|i| pick(&ids, i)).unwrap_or(0);
-                let r = conn.apply_window_update(id, increment);
+                let id = stream.and_then(|i| self.pick(i)).unwrap_or(0);
+                let r = self.conn.apply_window_update(id, increment);
                 if r.is_ok() {
-                    match expected.get_mut(&id) {
+                    match self.expected.get_mut(&id) {
                         Some(e) => e.window += i64::from(increment),
-                        None => conn_window_credit += i64::from(increment),
+                        None => self.conn_window_credit += i64::from(increment),
                     }
                 }
                 match r {
@@ -242,26 +319,27 @@ fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError>
                     other => other,
                 }
             }
-            Op::InitialWindow(size) => match conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, size)]) {
+            Op::InitialWindow(size) => match self.conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, size)]) {
                 Err(Error::WindowOverflow { .. }) => Ok(()),
                 Ok(()) => {
-                    let delta = i64::from(size) - initial_window;
-                    initial_window = i64::from(size);
-                    expected.values_mut().for_each(|e| e.window += delta);
+                    let delta = i64::from(size) - self.initial_window;
+                    self.initial_window = i64::from(size);
+                    self.expected.values_mut().for_each(|e| e.window += delta);
                     Ok(())
                 }
                 other => other,
             },
-            Op::MaxFrameSize(size) => conn.apply_peer_settings(&[(setting::MAX_FRAME_SIZE, size)]),
-            Op::Ping => conn.write_frame(&Frame::Ping { opaque_data: [1; 8], ack: false }),
+            Op::MaxFrameSize(size) => self.conn.apply_peer_settings(&[(setting::MAX_FRAME_SIZE, size)]),
+            Op::Ping => self.conn.write_frame(&Frame::Ping { opaque_data: [1; 8], ack: false }),
             Op::Drain { piece } => {
-                let start = wire.len();
-                let r = conn.drain(piece, &mut wire);
-                prop_assert!(wire.len() - start <= piece);
-                prop_assert_eq!(r.as_ref().ok().copied().unwrap_or(0), wire.len() - start);
+                let start = self.wire.len();
+                let r = self.conn.drain(piece, &mut self.wire);
+                prop_assert!(self.wire.len() - start <= piece);
+                prop_assert_eq!(r.as_ref().ok().copied().unwrap_or(0), self.wire.len() - start);
                 r.map(|_| ())
             }
         };
+        let conn = &self.conn;
         let after = conn.stats();
         match &result {
             Err(Error::Pool(_) | Error::WouldBlock { .. } | Error::StreamNotOpen { .. }) => {
@@ -270,21 +348,20 @@ fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError>
             Err(other) => prop_assert!(false, "unexpected error {other:?}"),
             Ok(()) => {}
         }
-        let pool = &after.pool;
-        prop_assert!(pool.leased_bytes + pool.idle_bytes <= budget, "over budget");
         prop_assert!(after.live_bytes <= after.peak_live_bytes);
-        let pending: usize = ids.iter().map(|&id| conn.stream_pending(id)).sum();
+        prop_assert!(after.leased_bytes <= after.peak_leased_bytes);
+        let pending: usize = self.ids.iter().map(|&id| conn.stream_pending(id)).sum();
         prop_assert_eq!(pending, after.pending_bytes);
         // Flow control: every window is what the peer granted minus what was framed.
         let mut framed_total = 0;
-        for (&id, e) in &expected {
+        for (&id, e) in &self.expected {
             let framed = e.framed(conn.stream_pending(id));
             framed_total += framed;
             if let Some(window) = conn.stream_window(id) {
                 prop_assert_eq!(window, e.window - framed as i64, "stream {} window", id);
             }
         }
-        prop_assert_eq!(after.conn_window, conn_window_credit - framed_total as i64);
+        prop_assert_eq!(after.conn_window, self.conn_window_credit - framed_total as i64);
         // Framing never overdraws: only a SETTINGS decrease takes a window below zero.
         if !settings_change {
             for (id, before) in &windows_before {
@@ -294,69 +371,206 @@ fn run(policy: Policy, ops: Vec<Op>, budget: usize) -> Result<(), TestCaseError>
             }
         }
         prop_assert!(after.conn_window >= 0);
-        if policy == Policy::Tiered {
-            prop_assert!(pool.idle_bytes <= idle_cap);
+        if self.is_tiered() {
+            // A stream finished with trailers stays known (a window) until they are out.
+            let trailers_waiting = self
+                .expected
+                .iter()
+                .filter(|&(&id, e)| e.trailers && conn.stream_window(id).is_some() && conn.stream_pending(id) == 0)
+                .count();
+            let bound = leased_bound(&after, trailers_waiting);
             prop_assert!(
-                pool.leased_bytes <= leased_bound(&after),
-                "leased {} > bound {} ({after:?})",
-                pool.leased_bytes,
-                leased_bound(&after)
+                after.leased_bytes <= bound,
+                "leased {} > bound {bound} ({trailers_waiting} trailer lists waiting, {after:?})",
+                after.leased_bytes
             );
         }
+        Ok(())
+    }
+
+    /// Opens every window, as a peer that reads everything would.
+    fn open_windows(&mut self) {
+        self.conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 1 << 30)]).unwrap();
+        let _ = self.conn.apply_window_update(0, 1 << 30);
+    }
+
+    /// Ends every stream still open (with trailers on every other one).
+    fn finish_open_streams(&mut self) {
+        let fields: Vec<(u32, Fields)> = self.ids.iter().map(|&id| (id, trailer_fields(id))).collect();
+        for (id, trailers) in &fields {
+            let e = self.expected.get_mut(id).unwrap();
+            if e.open {
+                let with = id % 4 == 1;
+                self.conn.finish(*id, with.then(|| trailers.get()).as_deref()).unwrap();
+                e.open = false;
+                e.ended = true;
+                e.trailers = with;
+            }
+        }
+    }
+
+    /// With every stream ended and everything drained: nothing is live or
+    /// leased, and h2 decodes every stream as expected from the wire.
+    fn verify(&self) -> Result<(), TestCaseError> {
+        let stats = self.conn.stats();
+        prop_assert_eq!(stats.live_bytes, 0);
+        prop_assert_eq!(stats.leased_bytes, 0, "a lease outlived every stream");
+        prop_assert_eq!(self.scratch_leased(), 0, "a scratch buffer outlived every stream");
+        prop_assert_eq!(stats.open_streams, 0);
+        prop_assert_eq!(stats.bytes_drained, self.wire.len() as u64);
+
+        let views = streams(decode(&self.wire, 16_777_215));
+        for (id, e) in &self.expected {
+            let view = views.get(id);
+            prop_assert!(view.is_some(), "stream {id} never seen");
+            let view = view.unwrap();
+            prop_assert!(!view.frame_after_end, "stream {id}: frame after END_STREAM");
+            prop_assert_eq!(view.header_blocks.first().map(|(path, _)| path.as_deref()), Some(Some("/mix")));
+            if e.reset {
+                prop_assert!(
+                    view.body == e.body[..e.body.len() - e.dropped],
+                    "stream {id}: body before the reset differs"
+                );
+                prop_assert_eq!(view.reset, Some(8));
+            } else {
+                prop_assert!(
+                    view.body == e.body,
+                    "stream {id}: body differs ({} vs {} bytes)",
+                    view.body.len(),
+                    e.body.len()
+                );
+                prop_assert_eq!(view.ended, e.ended, "stream {}: END_STREAM", id);
+                let want = e.trailers.then(|| {
+                    vec![("grpc-status".to_string(), "0".to_string()), ("x-stream".to_string(), id.to_string())]
+                });
+                prop_assert_eq!(&view.trailers, &want, "stream {}: trailers", id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What must hold of `pool` and the connections sharing it after any call:
+/// the pool's leased bytes are the connections' together, it holds no more
+/// than its budget and idles no more than its idle cap, every connection is
+/// within its share, and the pool counts every connection.
+fn check_pool(pool: &Pool, mixes: &[Mix], shares: &[Option<usize>]) -> Result<(), TestCaseError> {
+    let stats = pool.stats();
+    let config = pool.config();
+    let leased: usize = mixes.iter().map(|m| m.conn.stats().leased_bytes).sum();
+    prop_assert_eq!(stats.leased_bytes, leased, "pool leased bytes are not the connections' sum");
+    prop_assert!(stats.leased_bytes + stats.idle_bytes <= config.budget_bytes, "over budget");
+    prop_assert!(stats.idle_bytes <= config.idle_total_bytes, "idle past the cap");
+    prop_assert!(stats.peak_total_bytes <= config.budget_bytes, "peak over budget");
+    for (i, (mix, share)) in mixes.iter().zip(shares).enumerate() {
+        if let Some(share) = share {
+            let held = mix.conn.stats();
+            prop_assert!(held.leased_bytes <= *share, "connection {i}: {} leased past its share", held.leased_bytes);
+            prop_assert!(held.peak_leased_bytes <= *share, "connection {i}: peak past its share");
+        }
+    }
+    prop_assert_eq!(stats.connections, mixes.len());
+    Ok(())
+}
+
+/// Drains every connection in 64 KiB pieces, round-robin, until none has
+/// anything left. A connection may be refused memory (its trailers need a
+/// chunk that another connection holds) while another still frees some;
+/// a round in which none makes progress must see no error.
+fn drain_everything(mixes: &mut [Mix]) -> Result<(), TestCaseError> {
+    loop {
+        let mut progress = false;
+        let mut refused = Vec::new();
+        for (i, mix) in mixes.iter_mut().enumerate() {
+            match mix.conn.drain(1 << 16, &mut mix.wire) {
+                Ok(n) => progress |= n > 0,
+                Err(error) => refused.push((i, error)),
+            }
+        }
+        if !progress {
+            prop_assert!(refused.is_empty(), "stuck with everything drainable: {refused:?}");
+            return Ok(());
+        }
+    }
+}
+
+/// Runs `ops` on connection `i % n` of `mixes` (all on `pool`), checking the
+/// pool after each and that no other connection changed; then opens every
+/// window, drains, checks that no open idle tiered stream holds a buffer,
+/// ends every stream, drains, and verifies every wire; then drops the
+/// connections and checks the pool is left with nothing leased.
+fn run_on(
+    pool: Pool,
+    mut mixes: Vec<Mix>,
+    shares: &[Option<usize>],
+    ops: Vec<(usize, Op)>,
+) -> Result<(), TestCaseError> {
+    check_pool(&pool, &mixes, shares)?;
+    for (i, op) in ops {
+        let i = i % mixes.len();
+        let others_before: Vec<Stats> =
+            mixes.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, m)| m.conn.stats()).collect();
+        mixes[i].step(op)?;
+        let others_after: Vec<Stats> =
+            mixes.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, m)| m.conn.stats()).collect();
+        prop_assert_eq!(others_before, others_after, "a call on connection {} changed another", i);
+        check_pool(&pool, &mixes, shares)?;
     }
 
     // Open every window and drain (which frees the pool under any budget),
     // end every stream, drain again.
-    conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 1 << 30)]).unwrap();
-    let _ = conn.apply_window_update(0, 1 << 30);
-    let drain = |conn: &mut Connection, wire: &mut Vec<u8>| while conn.drain(1 << 16, wire).unwrap() > 0 {};
-    drain(&mut conn, &mut wire);
-    if policy == Policy::Tiered {
-        prop_assert_eq!(conn.stats().pool.leased_bytes, 0, "open idle streams hold no buffer");
-    }
-    let fields: Vec<(u32, Fields)> = ids.iter().map(|&id| (id, trailer_fields(id))).collect();
-    for (id, trailers) in &fields {
-        let e = expected.get_mut(id).unwrap();
-        if e.open {
-            let with = id % 4 == 1;
-            conn.finish(*id, with.then(|| trailers.get()).as_deref()).unwrap();
-            e.open = false;
-            e.ended = true;
-            e.trailers = with;
+    mixes.iter_mut().for_each(Mix::open_windows);
+    drain_everything(&mut mixes)?;
+    for mix in &mixes {
+        if mix.is_tiered() {
+            prop_assert_eq!(mix.conn.stats().leased_bytes, 0, "open idle streams hold no buffer");
         }
     }
-    drain(&mut conn, &mut wire);
-    let stats = conn.stats();
-    prop_assert_eq!(stats.live_bytes, 0);
-    prop_assert_eq!(stats.pool.leased_bytes, 0, "a lease outlived every stream");
-    prop_assert_eq!(stats.open_streams, 0);
-    prop_assert_eq!(stats.bytes_drained, wire.len() as u64);
-
-    let views = streams(decode(&wire, 16_777_215));
-    for (id, e) in &expected {
-        let view = views.get(id);
-        prop_assert!(view.is_some(), "stream {id} never seen");
-        let view = view.unwrap();
-        prop_assert!(!view.frame_after_end, "stream {id}: frame after END_STREAM");
-        prop_assert_eq!(view.header_blocks.first().map(|(path, _)| path.as_deref()), Some(Some("/mix")));
-        if e.reset {
-            prop_assert!(view.body == e.body[..e.body.len() - e.dropped], "stream {id}: body before the reset differs");
-            prop_assert_eq!(view.reset, Some(8));
-        } else {
-            prop_assert!(
-                view.body == e.body,
-                "stream {id}: body differs ({} vs {} bytes)",
-                view.body.len(),
-                e.body.len()
-            );
-            prop_assert_eq!(view.ended, e.ended, "stream {}: END_STREAM", id);
-            let want = e
-                .trailers
-                .then(|| vec![("grpc-status".to_string(), "0".to_string()), ("x-stream".to_string(), id.to_string())]);
-            prop_assert_eq!(&view.trailers, &want, "stream {}: trailers", id);
-        }
+    check_pool(&pool, &mixes, shares)?;
+    mixes.iter_mut().for_each(Mix::finish_open_streams);
+    check_pool(&pool, &mixes, shares)?;
+    drain_everything(&mut mixes)?;
+    check_pool(&pool, &mixes, shares)?;
+    for mix in &mixes {
+        mix.verify()?;
     }
+    prop_assert_eq!(pool.leased_bytes(), 0);
+    drop(mixes);
+    let stats = pool.stats();
+    prop_assert_eq!((stats.leased_bytes, stats.connections), (0, 0), "dropped connections left leases");
+    prop_assert!(stats.idle_bytes <= pool.config().idle_total_bytes);
     Ok(())
+}
+
+/// One connection alone in its pool.
+fn run(pool: Pool, mix: Mix, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    run_on(pool, vec![mix], &[None], ops.into_iter().map(|op| (0, op)).collect())
+}
+
+/// A `budget`-byte pool shared by one tiered connection per entry of
+/// `connections`: its share, and whether its peer starts with stream
+/// windows of 0 (so that its body bytes pile up in the pool).
+fn run_shared(
+    connections: Vec<(Option<usize>, bool)>,
+    budget: usize,
+    ops: Vec<(usize, Op)>,
+) -> Result<(), TestCaseError> {
+    let pool = pool_with_budget(budget);
+    let shares: Vec<Option<usize>> = connections.iter().map(|&(share, _)| share).collect();
+    let mixes = shares.iter().map(|&share| Mix::tiered(&pool, share)).collect();
+    let stalls = connections.iter().enumerate().filter(|(_, (_, stalled))| *stalled);
+    let ops = stalls.map(|(i, _)| (i, Op::InitialWindow(0))).chain(ops).collect();
+    run_on(pool, mixes, &shares, ops)
+}
+
+/// A connection's share: none (only the budget), or one that binds often.
+fn share() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(48 << 10)),
+        1 => Just(Some(96 << 10)),
+        1 => Just(Some(256 << 10)),
+    ]
 }
 
 proptest! {
@@ -364,16 +578,36 @@ proptest! {
 
     #[test]
     fn tiered_mixes_keep_accounting_and_decode(ops in prop::collection::vec(op(), 1..80)) {
-        run(Policy::Tiered, ops, 64 << 20)?;
+        let pool = pool_with_budget(64 << 20);
+        run(pool.clone(), Mix::tiered(&pool, None), ops)?;
     }
 
     #[test]
     fn tiered_mixes_under_a_tight_budget(ops in prop::collection::vec(op(), 1..80)) {
-        run(Policy::Tiered, ops, 400 << 10)?;
+        let pool = pool_with_budget(400 << 10);
+        run(pool.clone(), Mix::tiered(&pool, None), ops)?;
     }
 
+    #[cfg(feature = "baselines")]
     #[test]
     fn baseline_mixes_keep_accounting_and_decode(ops in prop::collection::vec(op(), 1..60), go7 in any::<bool>()) {
-        run(if go7 { Policy::Go7 } else { Policy::Single }, ops, 64 << 20)?;
+        let pool = pool_with_budget(64 << 20);
+        run(pool.clone(), Mix::baseline(&pool, if go7 { Model::Go7 } else { Model::Single }), ops)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    // Connections sharing one pool: a budget that binds (128 KiB to 400 KiB)
+    // or does not (64 MiB), shares that bind on some connections, and some
+    // peers that start with closed stream windows.
+    #[test]
+    fn connections_sharing_a_pool_keep_accounting_and_decode(
+        connections in prop::collection::vec((share(), prop::bool::weighted(0.4)), 2..=6),
+        budget in prop_oneof![Just(64usize << 20), Just(400 << 10), Just(200 << 10), Just(128 << 10)],
+        ops in prop::collection::vec((0usize..6, op()), 1..240),
+    ) {
+        run_shared(connections, budget, ops)?;
     }
 }

@@ -13,13 +13,21 @@
 //! frames; one connection whose peer changes its setting reproduces that,
 //! and shows `single` handing those buffers to small streams (the 800 GiB
 //! story) where `go7` does not.
+//!
+//! Under a baseline the output queue still leases from the tiered pool and
+//! the streams' scratch buffers come from Go's pools, which count only
+//! their own bytes: a baseline's peak pool bytes are the tiered pool's peak
+//! plus the scratch pools' peak (at least the peak of the two together).
+
+#![cfg(feature = "baselines")]
 
 mod conn_common;
 
-use conn_common::{drain_all, request};
+use conn_common::{connect, drain_all, policy_name, pool_with_budget, request};
+use h2fw::baseline::{Model, ScratchStats};
 use h2fw::conn::{Config, Connection, Stats, StreamHints};
 use h2fw::frame::setting;
-use h2fw::pool::Policy;
+use h2fw::pool::PoolStats;
 
 const ROUNDS: u32 = 4;
 const UPLOADS: u32 = 4;
@@ -44,12 +52,21 @@ fn send_all(conn: &mut Connection, stream: u32, data: &[u8], wire: &mut Vec<u8>)
     }
 }
 
-/// Runs the mix; `small_stream_frames`: the peer's MAX_FRAME_SIZE while the
-/// small streams open (`None`: it stays at 1 MiB).
-fn run_mix(policy: Policy, small_stream_frames: Option<u32>) -> (Stats, u64) {
-    let mut config = Config::new(policy);
-    config.pool.budget_bytes = 4 << 30; // never the limit here: peaks are what is measured
-    let mut conn = Connection::new(config);
+/// What one run measured: the connection's statistics, the tiered pool's,
+/// the Go scratch pools' (baselines only) and the body bytes carried.
+struct Run {
+    stats: Stats,
+    pool: PoolStats,
+    scratch: ScratchStats,
+    body_bytes: u64,
+}
+
+/// Runs the mix under `model` (`None`: tiered); `small_stream_frames`: the
+/// peer's MAX_FRAME_SIZE while the small streams open (`None`: it stays at 1 MiB).
+fn run_mix(model: Option<Model>, small_stream_frames: Option<u32>) -> Run {
+    // Never the limit here: peaks are what is measured (Go's pools have no budget).
+    let pool = pool_with_budget(4 << 30);
+    let (mut conn, go) = connect(Config::default(), &pool, model);
     conn.apply_peer_settings(&[(setting::MAX_FRAME_SIZE, 1 << 20), (setting::INITIAL_WINDOW_SIZE, 1 << 24)]).unwrap();
     conn.apply_window_update(0, (1 << 31) - 1 - 65_535).unwrap();
     let mut wire = Vec::new();
@@ -104,47 +121,67 @@ fn run_mix(policy: Policy, small_stream_frames: Option<u32>) -> (Stats, u64) {
     let stats = conn.stats();
     assert_eq!(stats.live_bytes, 0);
     assert_eq!(stats.open_streams, long_lived.len());
-    (stats, body_bytes)
+    let pool = conn.pool().stats();
+    assert_eq!(pool.leased_bytes, stats.leased_bytes, "alone in its pool");
+    let scratch = go.map(|go| go.stats()).unwrap_or_default();
+    Run { stats, pool, scratch, body_bytes }
 }
 
-/// Peak pool bytes per policy (single, go7, tiered), printed as a table.
-fn peaks(small_stream_frames: Option<u32>) -> [usize; 3] {
+/// Peak pool bytes of a run: the tiered pool's peak plus the scratch pools'.
+fn peak_pool_bytes(run: &Run) -> usize {
+    run.pool.peak_total_bytes + run.scratch.peak_total_bytes
+}
+
+/// Peak pool bytes per policy (single, go7, tiered), printed as a table,
+/// and the scratch pools' peaks alone (single, go7).
+fn peaks(small_stream_frames: Option<u32>) -> ([usize; 3], [usize; 2]) {
     let label = small_stream_frames
         .map_or("1 MiB frames throughout".to_string(), |s| format!("{s}-byte frames for small streams"));
     println!("mix: {label}");
-    println!("policy   peak pool   peak leased  peak live   leased at end  gc cycles");
+    println!("policy   peak pool   peak tiered  peak scratch  peak leased  peak live   leased at end  gc cycles");
     let mut peaks = [0; 3];
+    let mut scratch_peaks = [0; 2];
     let mut bytes = Vec::new();
-    for (i, policy) in [Policy::Single, Policy::Go7, Policy::Tiered].into_iter().enumerate() {
-        let (stats, body_bytes) = run_mix(policy, small_stream_frames);
-        let pool = &stats.pool;
+    for (i, model) in [Some(Model::Single), Some(Model::Go7), None].into_iter().enumerate() {
+        let run = run_mix(model, small_stream_frames);
+        let (stats, pool, scratch) = (&run.stats, &run.pool, &run.scratch);
         println!(
-            "{:<8} {:>10} {:>12} {:>11} {:>14} {:>10}",
-            policy.name(),
+            "{:<8} {:>10} {:>12} {:>13} {:>12} {:>11} {:>14} {:>10}",
+            policy_name(model),
+            peak_pool_bytes(&run),
             pool.peak_total_bytes,
-            pool.peak_leased_bytes,
+            scratch.peak_total_bytes,
+            stats.peak_leased_bytes,
             stats.peak_live_bytes,
-            pool.leased_bytes,
-            pool.gc_cycles
+            pool.leased_bytes + scratch.leased_bytes,
+            scratch.gc_cycles
         );
-        if policy == Policy::Tiered {
-            assert_eq!(pool.leased_bytes, 0, "tiered: the open idle streams hold nothing");
+        match model {
+            None => {
+                assert_eq!(pool.leased_bytes, 0, "tiered: the open idle streams hold nothing");
+                assert_eq!(stats.leased_bytes, 0, "tiered: the open idle streams hold nothing");
+            }
+            Some(_) => scratch_peaks[i] = scratch.peak_total_bytes,
         }
-        peaks[i] = pool.peak_total_bytes;
-        bytes.push(body_bytes);
+        peaks[i] = peak_pool_bytes(&run);
+        bytes.push(run.body_bytes);
     }
     assert!(bytes.windows(2).all(|w| w[0] == w[1]), "every policy carried the same body bytes");
-    peaks
+    (peaks, scratch_peaks)
 }
 
 #[test]
 fn tiered_peak_pool_bytes_are_at_least_ten_times_below_single() {
     for small_stream_frames in [None, Some(16_384)] {
-        let [single, go7, tiered] = peaks(small_stream_frames);
+        let ([single, go7, tiered], [single_scratch, go7_scratch]) = peaks(small_stream_frames);
         assert!(tiered * 10 <= single, "tiered {tiered} vs single {single}");
         assert!(tiered * 10 <= go7, "tiered {tiered} vs go7 {go7}");
+        // Go's scratch buffers alone already hold ten times what tiered does.
+        assert!(tiered * 10 <= single_scratch, "tiered {tiered} vs single's scratch {single_scratch}");
+        assert!(tiered * 10 <= go7_scratch, "tiered {tiered} vs go7's scratch {go7_scratch}");
         if small_stream_frames.is_some() {
             assert!(go7 < single, "go7 {go7} vs single {single}: size classes keep small streams out of big buffers");
+            assert!(go7_scratch < single_scratch, "go7 {go7_scratch} vs single {single_scratch}: scratch alone");
         }
     }
 }

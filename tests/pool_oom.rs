@@ -1,11 +1,14 @@
 //! An allocator failure is a typed error, never an abort: this test binary's
 //! global allocator refuses large allocations while `REFUSE_LARGE` is set,
-//! as a wasm host does when it caps linear memory.
+//! as a wasm host does when it caps linear memory. Both the tiered pool and
+//! (feature `baselines`) Go's scratch pools carry on afterwards.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use h2fw::pool::{Policy, Pool, PoolConfig, PoolError};
+#[cfg(feature = "baselines")]
+use h2fw::baseline::{GoPools, Model};
+use h2fw::pool::{Pool, PoolConfig, PoolError};
 
 struct Refusing;
 
@@ -31,21 +34,38 @@ static ALLOCATOR: Refusing = Refusing;
 
 #[test]
 fn allocator_refusal_is_out_of_memory_and_the_pool_carries_on() {
-    for policy in [Policy::Tiered, Policy::Go7, Policy::Single] {
-        let mut pool = Pool::new(PoolConfig::new(policy));
-        let small = pool.lease(4096).unwrap();
-        let before = pool.stats();
+    // One test function: the allocator switch is process-wide.
+    let pool = Pool::new(PoolConfig::default());
+    let small = pool.lease(4096).unwrap();
+    let before = pool.stats();
+    REFUSE_LARGE.store(true, Ordering::SeqCst);
+    let big = pool.lease(2 << 20);
+    // The size of Go's largest scratch buffer, from the tiered classes.
+    let scratch_sized = pool.lease(512 << 10);
+    REFUSE_LARGE.store(false, Ordering::SeqCst);
+    assert_eq!(big.unwrap_err(), PoolError::OutOfMemory { requested: 2 << 20 });
+    assert_eq!(scratch_sized.unwrap_err(), PoolError::OutOfMemory { requested: 512 << 10 });
+    assert_eq!(pool.stats(), before, "a refused lease changes nothing");
+    let big = pool.lease(2 << 20).unwrap();
+    assert_eq!(big.capacity(), 2 << 20);
+    pool.release(big);
+    pool.release(small);
+    assert_eq!(pool.stats().leased_bytes, 0);
+
+    #[cfg(feature = "baselines")]
+    for model in [Model::Go7, Model::Single] {
+        let go = GoPools::new(model);
+        let small = go.lease_scratch(4096).unwrap();
+        let before = go.stats();
         REFUSE_LARGE.store(true, Ordering::SeqCst);
-        let tiered = pool.lease(2 << 20);
-        let scratch = pool.lease_scratch(512 << 10);
+        let scratch = go.lease_scratch(512 << 10);
         REFUSE_LARGE.store(false, Ordering::SeqCst);
-        assert_eq!(tiered.unwrap_err(), PoolError::OutOfMemory { requested: 2 << 20 }, "{policy:?}");
-        assert_eq!(scratch.unwrap_err(), PoolError::OutOfMemory { requested: 512 << 10 }, "{policy:?}");
-        assert_eq!(pool.stats(), before, "{policy:?}: a refused lease changes nothing");
-        let big = pool.lease(2 << 20).unwrap();
-        assert_eq!(big.capacity(), 2 << 20);
-        pool.release(big);
-        pool.release(small);
-        assert_eq!(pool.stats().leased_bytes, 0);
+        assert_eq!(scratch.unwrap_err(), PoolError::OutOfMemory { requested: 512 << 10 }, "{model:?}");
+        assert_eq!(go.stats(), before, "{model:?}: a refused lease changes nothing");
+        let scratch = go.lease_scratch(512 << 10).unwrap();
+        assert_eq!(scratch.capacity(), 512 << 10, "{model:?}");
+        go.release(scratch);
+        go.release(small);
+        assert_eq!(go.stats().leased_bytes, 0, "{model:?}");
     }
 }

@@ -19,8 +19,9 @@
 //! Under `Tiered`, leased bytes stay within the live bytes (stored trailers
 //! count twice: their buffer is rounded up to a class) plus, per non-empty
 //! queue, the drained part of its first chunk and the unfilled part of its
-//! last: at most 32 KiB for the output queue and 128 KiB (plus 256 B for
-//! trailers) per stream with pending bytes. Idle streams add nothing; idle
+//! last: at most 32 KiB for the output queue and 128 KiB per stream with
+//! pending bytes, plus 256 B per stream whose trailers are stored (its
+//! DATA may be out while its trailers still wait for memory). Idle streams add nothing; idle
 //! bytes stay within the pool's idle caps. `tests/conn_random_mixes.rs`
 //! checks this after every call.
 
@@ -32,11 +33,13 @@ use std::collections::VecDeque;
 use foldhash::HashMap;
 use foldhash::HashMapExt as _;
 
+#[cfg(feature = "baselines")]
+use crate::baseline::{GoPools, frame_scratch_buffer_len};
 use crate::frame::{self, FRAME_HEADER_LEN, Frame, FrameError, Priority};
 use crate::hpack::{Encoder, HeaderField, HpackError};
-use crate::pool::{Policy, Pool, PoolBuf, PoolError, PoolStats, go::frame_scratch_buffer_len};
+use crate::pool::{Pool, PoolBuf, PoolError, PoolShare};
 use output::OutputQueue;
-use stream::{Finish, Stream, Trailers};
+use stream::{Finish, Pending, Stream, Trailers};
 
 /// Largest flow-control window (RFC 9113 §6.9.1).
 pub const MAX_WINDOW: i64 = (1 << 31) - 1;
@@ -47,11 +50,12 @@ pub const DEFAULT_WINDOW: u32 = 65_535;
 /// Size of an output queue chunk (or the pool's largest class if smaller).
 pub const OUTPUT_CHUNK_LEN: usize = 16 << 10;
 
-/// Connection limits and pool configuration.
+/// Connection limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Pool policy, classes, idle caps and budget.
-    pub pool: crate::pool::PoolConfig,
+    /// Most bytes this connection may hold leased from the shared pool (its
+    /// share of the budget); `None`: only the pool's budget applies.
+    pub pool_share: Option<usize>,
     /// Pending body bytes per stream above which `send` refuses more.
     pub stream_high_watermark: usize,
     /// Live bytes for the whole connection above which `send` refuses more.
@@ -64,16 +68,15 @@ pub struct Config {
     pub output_high_watermark: usize,
 }
 
-impl Config {
-    /// Defaults for `policy`: the pool's defaults ([`crate::pool::PoolConfig::new`]:
-    /// 256 MiB budget, 8 idle buffers per class, 1 MiB idle in all), 512 KiB
-    /// pending per stream (what Go's per-stream scratch buffer holds at
-    /// most, so that no stream waits on more than it would there), 64 MiB
-    /// live per connection, a 4096-byte HPACK table (the RFC default) and
-    /// 64 KiB of output framed ahead.
-    pub fn new(policy: Policy) -> Self {
+impl Default for Config {
+    /// No pool share (the pool's budget alone), 512 KiB pending per stream
+    /// (what Go's per-stream scratch buffer holds at most, so that no stream
+    /// waits on more than it would there), 64 MiB live per connection, a
+    /// 4096-byte HPACK table (the RFC default) and 64 KiB of output framed
+    /// ahead.
+    fn default() -> Self {
         Self {
-            pool: crate::pool::PoolConfig::new(policy),
+            pool_share: None,
             stream_high_watermark: 512 << 10,
             conn_high_watermark: 64 << 20,
             max_header_table_size: crate::hpack::DEFAULT_TABLE_SIZE,
@@ -110,7 +113,8 @@ pub enum Error {
     /// A header list was invalid.
     #[error(transparent)]
     Hpack(#[from] HpackError),
-    /// The pool's budget or the allocator refused memory.
+    /// The pool's budget, the connection's share of it, or the allocator
+    /// refused memory.
     #[error(transparent)]
     Pool(#[from] PoolError),
     /// The stream is not open for sending.
@@ -140,11 +144,13 @@ pub struct BatchItem {
     pub len: usize,
 }
 
-/// Connection statistics.
+/// Connection statistics (the shared pool's are [`Pool::stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Pool statistics.
-    pub pool: PoolStats,
+    /// Bytes this connection holds leased from the pool.
+    pub leased_bytes: usize,
+    /// Peak of `leased_bytes`.
+    pub peak_leased_bytes: usize,
     /// Bytes accepted but not yet drained (pending DATA, deferred trailers
     /// and queued output).
     pub live_bytes: usize,
@@ -168,11 +174,12 @@ pub struct Stats {
     pub conn_window: i64,
 }
 
-/// The frame writer of one HTTP/2 connection.
+/// The frame writer of one HTTP/2 connection. Dropping it gives every
+/// buffer it holds back to the pool.
 #[derive(Debug)]
 pub struct Connection {
     config: Config,
-    pool: Pool,
+    pool: PoolShare,
     encoder: Encoder,
     /// Peer's SETTINGS_MAX_FRAME_SIZE.
     max_frame_size: u32,
@@ -200,12 +207,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection with the peer's settings at their RFC defaults.
-    pub fn new(config: Config) -> Self {
-        let pool = Pool::new(config.pool.clone());
+    /// A connection leasing from `pool` (shared with every other connection
+    /// made with a clone of it), with the peer's settings at their RFC defaults.
+    pub fn new(config: Config, pool: &Pool) -> Self {
         let output = OutputQueue::new(OUTPUT_CHUNK_LEN.min(pool.config().max_class));
         Self {
-            pool,
+            pool: PoolShare::new(pool, config.pool_share),
             encoder: Encoder::with_max_table_size(config.max_header_table_size),
             max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
             initial_window: DEFAULT_WINDOW,
@@ -225,6 +232,27 @@ impl Connection {
             bytes_drained: 0,
             config,
         }
+    }
+
+    /// A connection whose streams each hold a Go scratch buffer from
+    /// `scratch` for their life, as the baseline models; output still
+    /// leases from `pool`.
+    #[cfg(feature = "baselines")]
+    pub fn with_baseline(config: Config, pool: &Pool, scratch: &GoPools) -> Self {
+        let mut connection = Self::new(config, pool);
+        connection.pool = PoolShare::new(pool, connection.config.pool_share).with_scratch(scratch);
+        connection
+    }
+
+    /// The pool this connection leases from.
+    pub fn pool(&self) -> &Pool {
+        self.pool.pool()
+    }
+
+    /// Baselines only: the Go scratch pools its streams take buffers from.
+    #[cfg(feature = "baselines")]
+    pub fn scratch(&self) -> Option<&GoPools> {
+        self.pool.scratch()
     }
 
     /// Applies the peer's SETTINGS (MAX_FRAME_SIZE, HEADER_TABLE_SIZE,
@@ -364,16 +392,11 @@ impl Connection {
         if let Some(reason) = reason {
             return Err(Error::StreamIdInvalid { stream, reason });
         }
-        let scratch = if end_stream {
+        let pending = if end_stream {
             None
         } else {
             self.streams.try_reserve(1).map_err(|_| oom::<(u32, Stream)>(1))?;
-            match self.config.pool.policy {
-                Policy::Tiered => None,
-                Policy::Go7 | Policy::Single => {
-                    Some(self.pool.lease_scratch(frame_scratch_buffer_len(self.max_frame_size, hints.content_length))?)
-                }
-            }
+            Some(self.new_pending(hints)?)
         };
         let queued = self.queue_header_block(fields, |block| Frame::Headers {
             stream,
@@ -383,18 +406,30 @@ impl Connection {
             pad_length: None,
         });
         if let Err(error) = queued {
-            if let Some(buf) = scratch {
-                self.pool.release(buf);
+            if let Some(pending) = pending {
+                pending.release(&mut self.pool);
             }
             return Err(error);
         }
         self.last_opened = stream;
-        if !end_stream {
+        if let Some(pending) = pending {
             let window = i64::from(self.initial_window);
-            self.streams.insert(stream, Stream::new(window, hints.content_length, scratch));
+            self.streams.insert(stream, Stream::new(window, hints.content_length, pending));
             self.open_streams += 1;
         }
         Ok(())
+    }
+
+    /// An open stream's empty send queue: no buffer, or under a baseline the
+    /// stream's Go scratch buffer.
+    fn new_pending(&self, hints: StreamHints) -> Result<Pending, PoolError> {
+        #[cfg(feature = "baselines")]
+        if let Some(pools) = self.pool.scratch() {
+            let buf = pools.lease_scratch(frame_scratch_buffer_len(self.max_frame_size, hints.content_length))?;
+            return Ok(Pending::Scratch { buf, read: 0 });
+        }
+        let _ = hints;
+        Ok(Pending::empty())
     }
 
     /// Accepts body bytes for `stream`; returns how many were taken (fewer
@@ -530,8 +565,21 @@ impl Connection {
                 }
                 None => {
                     framed = windows.min(room).min(config.output_high_watermark.saturating_sub(output.len()));
+                    let mut len = 0;
+                    // Less may fit where the whole does not (a share or a
+                    // budget below the output watermark): halve until it does.
+                    while framed > 0 {
+                        match output.push_frame(pool, &frame(framed), self.max_frame_size) {
+                            Ok(written) => {
+                                len = written;
+                                break;
+                            }
+                            Err(Error::Pool(_)) if framed > 1 => framed /= 2,
+                            Err(error) => return Err(error),
+                        }
+                    }
                     rest_room -= framed;
-                    if framed > 0 { output.push_frame(pool, &frame(framed), self.max_frame_size)? } else { 0 }
+                    len
                 }
             };
             if framed > 0 {
@@ -695,14 +743,9 @@ impl Connection {
 
     /// Current statistics.
     pub fn stats(&self) -> Stats {
-        self.try_stats().unwrap_or_else(|error| panic!("connection statistics: {error}"))
-    }
-
-    /// [`Connection::stats`], failing with [`Error::Pool`] instead of aborting
-    /// when memory for the per-class lists cannot be had (the component's path).
-    pub fn try_stats(&self) -> Result<Stats, Error> {
-        Ok(Stats {
-            pool: self.pool.try_stats()?,
+        Stats {
+            leased_bytes: self.pool.leased_bytes(),
+            peak_leased_bytes: self.pool.peak_leased_bytes(),
             live_bytes: self.live_bytes(),
             peak_live_bytes: self.peak_live_bytes,
             pending_bytes: self.pending_bytes,
@@ -713,7 +756,7 @@ impl Connection {
             pending_streams: self.pending_streams,
             trailer_bytes: self.trailer_bytes,
             conn_window: self.conn_window,
-        })
+        }
     }
 
     /// The send window of `stream`, if it is open here (finishing included).
@@ -863,6 +906,18 @@ impl Connection {
     }
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for (_, stream) in self.streams.drain() {
+            stream.pending.release(&mut self.pool);
+        }
+        for (_, trailers) in self.trailers.drain() {
+            trailers.release(&mut self.pool);
+        }
+        self.output.release_all(&mut self.pool);
+    }
+}
+
 /// The HEADERS frame that carries stream `id`'s trailers.
 fn trailer_frame(id: u32) -> impl for<'b> Fn(&'b [u8]) -> Frame<'b> {
     move |block| Frame::Headers { stream: id, block, end_stream: true, priority: None, pad_length: None }
@@ -890,7 +945,7 @@ impl HeaderBlock {
     /// [`HeaderBlock::emit_into`].
     fn prepare_with(
         encoder: &Encoder,
-        pool: &mut Pool,
+        pool: &mut PoolShare,
         max_frame_size: u32,
         fields: &[HeaderField<'_>],
         frame_for: &impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
@@ -920,7 +975,7 @@ impl HeaderBlock {
     fn emit_into(
         mut self,
         encoder: &mut Encoder,
-        pool: &mut Pool,
+        pool: &mut PoolShare,
         output: &mut OutputQueue,
         frames: &mut u64,
         max_frame_size: u32,

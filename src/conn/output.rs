@@ -7,7 +7,7 @@ use bytes::BufMut;
 use bytes::buf::UninitSlice;
 
 use crate::frame::{Frame, FrameError};
-use crate::pool::{Pool, PoolBuf, PoolError};
+use crate::pool::{PoolBuf, PoolError, PoolShare};
 
 /// Chunks in wire order. Every chunk but the last is full; the first may be
 /// partly drained already (`read`).
@@ -34,7 +34,7 @@ impl OutputQueue {
 
     /// Makes room for `n` more bytes, leasing chunks as needed. All or
     /// nothing: on error no chunk stays leased.
-    pub(super) fn reserve(&mut self, pool: &mut Pool, n: usize) -> Result<(), PoolError> {
+    pub(super) fn reserve(&mut self, pool: &mut PoolShare, n: usize) -> Result<(), PoolError> {
         let spare = self.chunks.back().map_or(0, PoolBuf::spare);
         let missing = n.saturating_sub(spare);
         let new_chunks = missing.div_ceil(self.chunk_len);
@@ -80,7 +80,7 @@ impl OutputQueue {
     /// Validates `frame`, makes room and writes it; all or nothing.
     pub(super) fn push_frame(
         &mut self,
-        pool: &mut Pool,
+        pool: &mut PoolShare,
         frame: &Frame<'_>,
         max_frame_size: u32,
     ) -> Result<usize, super::Error> {
@@ -90,7 +90,7 @@ impl OutputQueue {
     }
 
     /// Queues raw bytes; all or nothing.
-    pub(super) fn push_bytes(&mut self, pool: &mut Pool, bytes: &[u8]) -> Result<(), PoolError> {
+    pub(super) fn push_bytes(&mut self, pool: &mut PoolShare, bytes: &[u8]) -> Result<(), PoolError> {
         self.reserve(pool, bytes.len())?;
         ChunkWriter::new(&mut self.chunks).put_slice(bytes);
         self.len += bytes.len();
@@ -98,7 +98,7 @@ impl OutputQueue {
     }
 
     /// Gives back chunks left empty at the end by an over-sized reservation.
-    pub(super) fn release_unused(&mut self, pool: &mut Pool) {
+    pub(super) fn release_unused(&mut self, pool: &mut PoolShare) {
         while self.chunks.back().is_some_and(PoolBuf::is_empty) {
             if let Some(chunk) = self.chunks.pop_back() {
                 pool.release(chunk);
@@ -106,9 +106,18 @@ impl OutputQueue {
         }
     }
 
+    /// Gives every chunk back, queued bytes and all (the connection is gone).
+    pub(super) fn release_all(&mut self, pool: &mut PoolShare) {
+        for chunk in self.chunks.drain(..) {
+            pool.release(chunk);
+        }
+        self.read = 0;
+        self.len = 0;
+    }
+
     /// Moves up to `max` queued bytes to `out` (which has room for them),
     /// releasing every chunk drained to its end; returns how many.
-    pub(super) fn drain_into(&mut self, pool: &mut Pool, max: usize, out: &mut Vec<u8>) -> usize {
+    pub(super) fn drain_into(&mut self, pool: &mut PoolShare, max: usize, out: &mut Vec<u8>) -> usize {
         let mut moved = 0;
         while moved < max
             && let Some(front) = self.chunks.front()
@@ -189,10 +198,10 @@ unsafe impl BufMut for ChunkWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::{Policy, PoolConfig};
+    use crate::pool::{Pool, PoolConfig};
 
-    fn small_pool(budget_bytes: usize) -> Pool {
-        Pool::new(PoolConfig { min_class: 256, budget_bytes, ..PoolConfig::new(Policy::Tiered) })
+    fn small_pool(budget_bytes: usize) -> PoolShare {
+        PoolShare::new(&Pool::new(PoolConfig { min_class: 256, budget_bytes, ..PoolConfig::default() }), None)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::hpack::{HeaderField, HpackError};
-use crate::pool::{Pool, PoolBuf, PoolError};
+use crate::pool::{PoolBuf, PoolError, PoolShare};
 
 /// Largest pending chunk of a stream without a large declared body.
 pub(super) const STREAM_CHUNK_CAP: usize = 16 << 10;
@@ -30,15 +30,22 @@ pub(super) enum Pending {
     Chunks { chunks: VecDeque<PoolBuf>, read: usize, len: usize },
     /// Baselines: the stream's scratch buffer, held until the stream ends
     /// (Go writes every body through it); pending bytes are `read..len()`.
+    #[cfg(feature = "baselines")]
     Scratch { buf: PoolBuf, read: usize },
 }
 
 impl Pending {
+    /// No bytes and no buffer.
+    pub(super) fn empty() -> Self {
+        Pending::Chunks { chunks: VecDeque::new(), read: 0, len: 0 }
+    }
+
     /// Pending bytes.
     pub(super) fn len(&self) -> usize {
         match self {
             Pending::Chunks { len, .. } => *len,
-            Pending::Scratch { buf, read } => buf.len() - read,
+            #[cfg(feature = "baselines")]
+            Pending::Scratch { buf, read, .. } => buf.len() - read,
         }
     }
 
@@ -50,13 +57,14 @@ impl Pending {
     pub(super) fn front(&self) -> &[u8] {
         match self {
             Pending::Chunks { chunks, read, .. } => chunks.front().map_or(&[][..], |c| &c.as_slice()[*read..]),
-            Pending::Scratch { buf, read } => &buf.as_slice()[*read..],
+            #[cfg(feature = "baselines")]
+            Pending::Scratch { buf, read, .. } => &buf.as_slice()[*read..],
         }
     }
 
     /// Marks `n` bytes of [`Pending::front`] framed; a chunk framed to its
     /// end goes back to the pool at once.
-    pub(super) fn consume(&mut self, pool: &mut Pool, n: usize) {
+    pub(super) fn consume(&mut self, pool: &mut PoolShare, n: usize) {
         match self {
             Pending::Chunks { chunks, read, len } => {
                 *read += n;
@@ -71,7 +79,8 @@ impl Pending {
                     *chunks = VecDeque::new();
                 }
             }
-            Pending::Scratch { buf, read } => {
+            #[cfg(feature = "baselines")]
+            Pending::Scratch { buf, read, .. } => {
                 *read += n;
                 if *read == buf.len() {
                     buf.clear();
@@ -87,7 +96,7 @@ impl Pending {
     /// buffer. Returns the bytes taken; an error only if none were.
     pub(super) fn append(
         &mut self,
-        pool: &mut Pool,
+        pool: &mut PoolShare,
         data: &[u8],
         chunk_len: impl Fn(usize, usize) -> usize,
     ) -> Result<usize, PoolError> {
@@ -122,14 +131,16 @@ impl Pending {
                     _ => Ok(taken),
                 }
             }
+            #[cfg(feature = "baselines")]
             Pending::Scratch { buf, .. } => Ok(buf.append(data)),
         }
     }
 
     /// Gives every buffer back to the pool.
-    pub(super) fn release(self, pool: &mut Pool) {
+    pub(super) fn release(self, pool: &mut PoolShare) {
         match self {
             Pending::Chunks { chunks, .. } => chunks.into_iter().for_each(|c| pool.release(c)),
+            #[cfg(feature = "baselines")]
             Pending::Scratch { buf, .. } => pool.release(buf),
         }
     }
@@ -160,11 +171,7 @@ pub(super) struct Stream {
 }
 
 impl Stream {
-    pub(super) fn new(window: i64, content_length: Option<u64>, scratch: Option<PoolBuf>) -> Self {
-        let pending = match scratch {
-            Some(buf) => Pending::Scratch { buf, read: 0 },
-            None => Pending::Chunks { chunks: VecDeque::new(), read: 0, len: 0 },
-        };
+    pub(super) fn new(window: i64, content_length: Option<u64>, pending: Pending) -> Self {
         let large_body = content_length.is_some_and(|declared| declared > STREAM_CHUNK_CAP as u64);
         Self { window, pending, finish: None, large_body, in_ring: false }
     }
@@ -188,7 +195,7 @@ const FIELD_HEAD_LEN: usize = 9;
 
 impl Trailers {
     /// Serialises `fields` into one buffer leased from `pool`.
-    pub(super) fn store(pool: &mut Pool, fields: &[HeaderField<'_>]) -> Result<Self, PoolError> {
+    pub(super) fn store(pool: &mut PoolShare, fields: &[HeaderField<'_>]) -> Result<Self, PoolError> {
         let len = fields.iter().fold(0usize, |sum, f| {
             sum.saturating_add(FIELD_HEAD_LEN).saturating_add(f.name.len()).saturating_add(f.value.len())
         });
@@ -210,7 +217,7 @@ impl Trailers {
     }
 
     /// Gives the buffer back to the pool.
-    pub(super) fn release(self, pool: &mut Pool) {
+    pub(super) fn release(self, pool: &mut PoolShare) {
         pool.release(self.buf);
     }
 

@@ -9,6 +9,7 @@ pub(crate) enum Home {
     /// A tiered size class (index into the pool's classes; at most 25).
     Class(u8),
     /// A baseline scratch pool (index into the Go model's pools; at most 7).
+    #[cfg(feature = "baselines")]
     Scratch(u8),
 }
 

@@ -1,4 +1,5 @@
-//! Helpers shared by the conn and mix tests: drive a `Connection`, decode
+//! Helpers shared by the conn and mix tests: build a `Connection` on a pool
+//! (under the Go baselines too, with feature `baselines`), drive it, decode
 //! its output with the `h2` crate's `Codec`, and group frames by stream.
 
 #![allow(dead_code)]
@@ -9,9 +10,41 @@ use std::io::Cursor;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use h2::frame::Frame as H2Frame;
-use h2fw::conn::{Connection, Stats};
+#[cfg(feature = "baselines")]
+use h2fw::baseline::{GoPools, Model};
+use h2fw::conn::{Config, Connection, Stats};
 use h2fw::frame::PREFACE;
 use h2fw::hpack::HeaderField;
+use h2fw::pool::{Pool, PoolConfig};
+
+/// A connection alone in a pool of its own with the default limits.
+pub fn alone(config: Config) -> Connection {
+    Connection::new(config, &Pool::default())
+}
+
+/// A pool with the default classes and idle caps and a budget of `budget_bytes`.
+pub fn pool_with_budget(budget_bytes: usize) -> Pool {
+    Pool::new(PoolConfig { budget_bytes, ..PoolConfig::default() })
+}
+
+/// A connection on `pool`: tiered (`model` None), or under a Go baseline,
+/// whose streams then take their scratch buffers from the Go pools returned.
+#[cfg(feature = "baselines")]
+pub fn connect(config: Config, pool: &Pool, model: Option<Model>) -> (Connection, Option<GoPools>) {
+    match model {
+        None => (Connection::new(config, pool), None),
+        Some(model) => {
+            let go = GoPools::new(model);
+            (Connection::with_baseline(config, pool, &go), Some(go))
+        }
+    }
+}
+
+/// Name of a buffering policy: `tiered`, or the Go model's.
+#[cfg(feature = "baselines")]
+pub fn policy_name(model: Option<Model>) -> &'static str {
+    model.map_or("tiered", Model::name)
+}
 
 /// Owned header fields, borrowed as `HeaderField`s with [`Fields::get`].
 #[derive(Debug, Clone, Default)]
@@ -163,12 +196,5 @@ pub fn raw_frames(mut wire: &[u8]) -> Vec<(u8, u8, u32, usize)> {
 
 /// Counters a refused call must leave alone.
 pub fn observable(stats: &Stats) -> (usize, usize, usize, usize, u64, usize) {
-    (
-        stats.live_bytes,
-        stats.pending_bytes,
-        stats.queued_bytes,
-        stats.open_streams,
-        stats.frames,
-        stats.pool.leased_bytes,
-    )
+    (stats.live_bytes, stats.pending_bytes, stats.queued_bytes, stats.open_streams, stats.frames, stats.leased_bytes)
 }
