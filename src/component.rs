@@ -14,7 +14,10 @@ use crate::frame::{self, FrameError, FrameType};
 use crate::hpack::{self, HpackError};
 use crate::pool::{self, PoolError};
 
+#[cfg(not(feature = "baselines"))]
 wit_bindgen::generate!({ path: "wit", world: "writer" });
+#[cfg(feature = "baselines")]
+wit_bindgen::generate!({ path: "wit", world: "writer-baselines" });
 
 use exports::h2fw::writer::conn as wit;
 
@@ -23,10 +26,29 @@ struct Component;
 export!(Component);
 
 impl wit::Guest for Component {
+    type Pool = PoolResource;
     type Connection = ConnectionResource;
 
-    fn default_config(policy: wit::Policy) -> wit::Config {
-        config_to_wit(&conn::Config::new(policy_from_wit(policy)))
+    fn default_config() -> wit::Config {
+        config_to_wit(&conn::Config::default())
+    }
+
+    fn default_pool_config() -> wit::PoolConfig {
+        pool_config_to_wit(&pool::PoolConfig::default())
+    }
+}
+
+/// The `pool` resource: a handle on the library's shared pool.
+struct PoolResource(pool::Pool);
+
+impl wit::GuestPool for PoolResource {
+    fn new(config: wit::PoolConfig) -> Self {
+        PoolResource(pool::Pool::new(pool_config_from_wit(config)))
+    }
+
+    fn stats(&self) -> Result<wit::PoolStats, wit::Error> {
+        let stats = self.0.try_stats().map_err(|error| error_to_wit(error.into()))?;
+        pool_stats_to_wit(&stats)
     }
 }
 
@@ -35,9 +57,15 @@ impl wit::Guest for Component {
 struct ConnectionResource(RefCell<Connection>);
 
 impl wit::GuestConnection for ConnectionResource {
-    fn new(config: wit::Config) -> Self {
+    fn new(pool: wit::PoolBorrow<'_>, config: wit::Config) -> Self {
         reserve::refill();
-        ConnectionResource(RefCell::new(Connection::new(config_from_wit(config))))
+        let pool = &pool.get::<PoolResource>().0;
+        let config = config_from_wit(config);
+        #[cfg(feature = "baselines")]
+        if let Some(scratch) = baselines::model() {
+            return ConnectionResource(RefCell::new(Connection::with_baseline(config, pool, &scratch)));
+        }
+        ConnectionResource(RefCell::new(Connection::new(config, pool)))
     }
 
     fn apply_peer_settings(&self, settings: Vec<wit::Setting>) -> Result<(), wit::Error> {
@@ -209,39 +237,34 @@ impl wit::GuestConnection for ConnectionResource {
         Ok(out)
     }
 
-    fn stats(&self) -> Result<wit::Stats, wit::Error> {
-        let stats = self.0.borrow().try_stats().map_err(error_to_wit)?;
-        stats_to_wit(&stats)
+    fn stats(&self) -> wit::Stats {
+        stats_to_wit(&self.0.borrow().stats())
     }
 }
 
-fn policy_from_wit(policy: wit::Policy) -> pool::Policy {
-    match policy {
-        wit::Policy::Tiered => pool::Policy::Tiered,
-        wit::Policy::Go7 => pool::Policy::Go7,
-        wit::Policy::Single => pool::Policy::Single,
+fn pool_config_from_wit(pool: wit::PoolConfig) -> pool::PoolConfig {
+    pool::PoolConfig {
+        min_class: pool.min_class as usize,
+        max_class: pool.max_class as usize,
+        idle_per_class: pool.idle_per_class as usize,
+        idle_total_bytes: pool.idle_total_bytes as usize,
+        budget_bytes: pool.budget_bytes as usize,
     }
 }
 
-fn policy_to_wit(policy: pool::Policy) -> wit::Policy {
-    match policy {
-        pool::Policy::Tiered => wit::Policy::Tiered,
-        pool::Policy::Go7 => wit::Policy::Go7,
-        pool::Policy::Single => wit::Policy::Single,
+fn pool_config_to_wit(pool: &pool::PoolConfig) -> wit::PoolConfig {
+    wit::PoolConfig {
+        min_class: len_to_wit(pool.min_class),
+        max_class: len_to_wit(pool.max_class),
+        idle_per_class: len_to_wit(pool.idle_per_class),
+        idle_total_bytes: len_to_wit(pool.idle_total_bytes),
+        budget_bytes: len_to_wit(pool.budget_bytes),
     }
 }
 
 fn config_from_wit(config: wit::Config) -> conn::Config {
-    let pool = config.pool;
     conn::Config {
-        pool: pool::PoolConfig {
-            policy: policy_from_wit(pool.policy),
-            min_class: pool.min_class as usize,
-            max_class: pool.max_class as usize,
-            idle_per_class: pool.idle_per_class as usize,
-            idle_total_bytes: pool.idle_total_bytes as usize,
-            budget_bytes: pool.budget_bytes as usize,
-        },
+        pool_share: config.pool_share.map(|share| share as usize),
         stream_high_watermark: config.stream_high_watermark as usize,
         conn_high_watermark: config.conn_high_watermark as usize,
         max_header_table_size: config.max_header_table_size as usize,
@@ -250,16 +273,8 @@ fn config_from_wit(config: wit::Config) -> conn::Config {
 }
 
 fn config_to_wit(config: &conn::Config) -> wit::Config {
-    let pool = &config.pool;
     wit::Config {
-        pool: wit::PoolConfig {
-            policy: policy_to_wit(pool.policy),
-            min_class: len_to_wit(pool.min_class),
-            max_class: len_to_wit(pool.max_class),
-            idle_per_class: len_to_wit(pool.idle_per_class),
-            idle_total_bytes: len_to_wit(pool.idle_total_bytes),
-            budget_bytes: len_to_wit(pool.budget_bytes),
-        },
+        pool_share: config.pool_share.map(len_to_wit),
         stream_high_watermark: len_to_wit(config.stream_high_watermark),
         conn_high_watermark: len_to_wit(config.conn_high_watermark),
         max_header_table_size: len_to_wit(config.max_header_table_size),
@@ -297,19 +312,22 @@ fn fields_from_wit(list: &wit::HeaderList) -> Result<Vec<hpack::HeaderField<'_>>
     Ok(borrowed)
 }
 
-fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
-    let pool = &stats.pool;
-    Ok(wit::Stats {
-        pool: wit::PoolStats {
-            classes: classes_to_wit(&pool.classes)?,
-            leased_bytes: len_to_wit(pool.leased_bytes),
-            idle_bytes: len_to_wit(pool.idle_bytes),
-            peak_leased_bytes: len_to_wit(pool.peak_leased_bytes),
-            peak_idle_bytes: len_to_wit(pool.peak_idle_bytes),
-            peak_total_bytes: len_to_wit(pool.peak_total_bytes),
-            scratch_pools: classes_to_wit(&pool.scratch_pools)?,
-            gc_cycles: pool.gc_cycles,
-        },
+fn pool_stats_to_wit(pool: &pool::PoolStats) -> Result<wit::PoolStats, wit::Error> {
+    Ok(wit::PoolStats {
+        classes: classes_to_wit(&pool.classes)?,
+        leased_bytes: len_to_wit(pool.leased_bytes),
+        idle_bytes: len_to_wit(pool.idle_bytes),
+        peak_leased_bytes: len_to_wit(pool.peak_leased_bytes),
+        peak_idle_bytes: len_to_wit(pool.peak_idle_bytes),
+        peak_total_bytes: len_to_wit(pool.peak_total_bytes),
+        connections: len_to_wit(pool.connections),
+    })
+}
+
+fn stats_to_wit(stats: &conn::Stats) -> wit::Stats {
+    wit::Stats {
+        leased_bytes: len_to_wit(stats.leased_bytes),
+        peak_leased_bytes: len_to_wit(stats.peak_leased_bytes),
         live_bytes: len_to_wit(stats.live_bytes),
         peak_live_bytes: len_to_wit(stats.peak_live_bytes),
         pending_bytes: len_to_wit(stats.pending_bytes),
@@ -320,7 +338,7 @@ fn stats_to_wit(stats: &conn::Stats) -> Result<wit::Stats, wit::Error> {
         pending_streams: len_to_wit(stats.pending_streams),
         trailer_bytes: len_to_wit(stats.trailer_bytes),
         conn_window: stats.conn_window,
-    })
+    }
 }
 
 fn classes_to_wit(classes: &[pool::ClassStats]) -> Result<Vec<wit::ClassStats>, wit::Error> {
@@ -373,6 +391,13 @@ fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
                 requested: len_to_wit(*requested),
                 held: len_to_wit(*held),
                 budget: len_to_wit(*budget),
+            }))
+        }
+        conn::Error::Pool(PoolError::ShareExceeded { requested, leased, share }) => {
+            D::Pool(wit::PoolError::ShareExceeded(wit::ShareExceeded {
+                requested: len_to_wit(*requested),
+                leased: len_to_wit(*leased),
+                share: len_to_wit(*share),
             }))
         }
         conn::Error::Pool(PoolError::OutOfMemory { requested }) => {
@@ -486,6 +511,48 @@ fn try_to_string(value: &impl Display) -> Result<String, usize> {
     // The capacity is exact, so this write does not allocate.
     let _ = write!(text, "{value}");
     Ok(text)
+}
+
+/// The `baselines` interface (benchmark build only): one Go model for the
+/// whole instance, which connections created while it is set lease from.
+#[cfg(feature = "baselines")]
+mod baselines {
+    use std::cell::RefCell;
+
+    use super::exports::h2fw::writer::baselines as wit;
+    use super::{Component, classes_to_wit, error_to_wit, len_to_wit};
+    use crate::baseline::{GoPools, Model};
+
+    thread_local! {
+        static MODEL: RefCell<Option<GoPools>> = const { RefCell::new(None) };
+    }
+
+    /// The instance's Go model, if one is in use.
+    pub(super) fn model() -> Option<GoPools> {
+        MODEL.with_borrow(Clone::clone)
+    }
+
+    impl wit::Guest for Component {
+        fn use_model(model: Option<wit::Model>) {
+            let model = model.map(|model| match model {
+                wit::Model::Go7 => Model::Go7,
+                wit::Model::Single => Model::Single,
+            });
+            MODEL.with_borrow_mut(|current| *current = model.map(GoPools::new));
+        }
+
+        fn model_stats() -> Result<Option<wit::ScratchStats>, wit::Error> {
+            let Some(pools) = model() else { return Ok(None) };
+            let stats = pools.try_stats().map_err(|error| error_to_wit(error.into()))?;
+            Ok(Some(wit::ScratchStats {
+                pools: classes_to_wit(&stats.pools)?,
+                leased_bytes: len_to_wit(stats.leased_bytes),
+                idle_bytes: len_to_wit(stats.idle_bytes),
+                peak_total_bytes: len_to_wit(stats.peak_total_bytes),
+                gc_cycles: stats.gc_cycles,
+            }))
+        }
+    }
 }
 
 /// Memory set aside while the allocator allows it, and given up the moment it

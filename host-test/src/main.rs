@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use h2fw::conn::{Config, Connection};
-use h2fw::pool::Policy;
+use h2fw::pool::{Pool, PoolConfig};
 use h2fw_host::mix::cli::{self as mix, StreamMixArgs};
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::script;
@@ -64,9 +64,12 @@ fn main() -> ExitCode {
 }
 
 fn encode(args: &EncodeArgs) -> anyhow::Result<()> {
-    let config = Config::new(Policy::Tiered);
-    let mut writer: Box<dyn Writer> =
-        if args.native { Box::new(Connection::new(config)) } else { Box::new(ComponentWriter::new(&config, None)?) };
+    let config = Config::default();
+    let mut writer: Box<dyn Writer> = if args.native {
+        Box::new(Connection::new(config, &Pool::default()))
+    } else {
+        Box::new(ComponentWriter::new(&config, &PoolConfig::default(), None)?)
+    };
     let input: Box<dyn io::BufRead> = if args.script.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {

@@ -1,35 +1,71 @@
-//! The h2fw component under wasmtime: one compiled engine and component per
-//! process, one store per connection, and a `ResourceLimiter` that watches
-//! (and can cap) the component's linear memory.
+//! The h2fw component under wasmtime: one engine and compiled component per
+//! build and process, one store per instance, and a `ResourceLimiter` that
+//! watches (and can cap) each instance's linear memory.
+//!
+//! A [`ComponentInstance`] holds one pool and any number of connections,
+//! each a [`ComponentWriter`]: the shape of a proxy that keeps all its
+//! connections in one instance. [`ComponentWriter::new`] gives a connection
+//! an instance of its own, the other shape.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, anyhow};
+use h2fw::baseline::{Model, ScratchStats};
 use h2fw::conn::{BatchItem, Config, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
-use h2fw::pool::{ClassStats, Policy, PoolConfig, PoolStats};
-use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use h2fw::pool::{ClassStats, PoolConfig, PoolStats};
+use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::writer::{ErrorKind, MemoryStats, WriteError, Writer};
+use crate::writer::{ErrorKind, MemoryStats, Policy, WriteError, Writer};
 
-/// Host bindings of `wit/writer.wit`.
+/// Host bindings of `wit/` (the benchmark world, a superset of `writer`).
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "writer" });
+    wasmtime::component::bindgen!({ path: "../wit", world: "writer-baselines" });
 }
 
-use bindings::WriterPre;
+use bindings::exports::h2fw::writer::baselines as bwit;
 use bindings::exports::h2fw::writer::conn as wit;
 
-/// The component built by `build.rs`, embedded so the binary stands alone.
+/// The production component built by `build.rs`, embedded so the binary stands alone.
 const COMPONENT: &[u8] = include_bytes!(env!("H2FW_COMPONENT"));
+/// The same library built with the `baselines` feature (Go's pools as models).
+const BASELINES_COMPONENT: &[u8] = include_bytes!(env!("H2FW_BASELINES_COMPONENT"));
 
-/// Engine, compiled component and pre-linked instance: built once per process.
+/// Which build of the component to instantiate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// What embedders ship: `world writer`.
+    Production,
+    /// `world writer-baselines`: also exports the Go models.
+    Baselines,
+}
+
+impl Build {
+    /// The build that runs `policy`.
+    pub fn for_policy(policy: Policy) -> Build {
+        if policy == Policy::Tiered { Build::Production } else { Build::Baselines }
+    }
+}
+
+/// A compiled, pre-linked build and where its exports are.
+struct Loaded {
+    pre: InstancePre<HostState>,
+    conn: wit::GuestIndices,
+    baselines: Option<bwit::GuestIndices>,
+}
+
+/// The engine and both builds, compiled once per process.
 struct Runtime {
     engine: Engine,
-    pre: WriterPre<HostState>,
+    production: Loaded,
+    baselines: Loaded,
 }
 
 fn runtime() -> anyhow::Result<&'static Runtime> {
@@ -46,13 +82,19 @@ fn compile() -> anyhow::Result<Runtime> {
     let mut engine_config = wasmtime::Config::new();
     engine_config.concurrency_support(false);
     let engine = Engine::new(&engine_config).map_err(anyhow::Error::from).context("configuring wasmtime")?;
-    let component =
-        Component::new(&engine, COMPONENT).map_err(anyhow::Error::from).context("compiling the component")?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
-    let pre = linker.instantiate_pre(&component).and_then(WriterPre::new);
-    let pre = pre.map_err(anyhow::Error::from).context("linking the component")?;
-    Ok(Runtime { engine, pre })
+    let load = |bytes: &[u8], with_baselines: bool| -> anyhow::Result<Loaded> {
+        let component = Component::new(&engine, bytes).map_err(anyhow::Error::from).context("compiling")?;
+        let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking")?;
+        let conn = wit::GuestIndices::new(&pre).map_err(anyhow::Error::from)?;
+        let baselines =
+            with_baselines.then(|| bwit::GuestIndices::new(&pre)).transpose().map_err(anyhow::Error::from)?;
+        Ok(Loaded { pre, conn, baselines })
+    };
+    let production = load(COMPONENT, false).context("the production component")?;
+    let baselines = load(BASELINES_COMPONENT, true).context("the baselines component")?;
+    Ok(Runtime { engine, production, baselines })
 }
 
 /// What a store holds for one instance: WASI state and the memory limiter.
@@ -68,12 +110,63 @@ impl WasiView for HostState {
     }
 }
 
+/// Linear memory that several instances count together, under one cap: the
+/// host's budget for a fleet of instances (one per connection).
+#[derive(Debug, Clone, Default)]
+pub struct SharedMemoryCap {
+    /// The cap, bytes, over every instance that holds this.
+    pub cap: usize,
+    totals: Arc<Totals>,
+}
+
+/// What a [`SharedMemoryCap`] counts.
+#[derive(Debug, Default)]
+struct Totals {
+    current: AtomicUsize,
+    peak: AtomicUsize,
+    growths: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+impl SharedMemoryCap {
+    /// A cap of `cap` bytes over every instance created with it.
+    pub fn new(cap: usize) -> Self {
+        SharedMemoryCap { cap, totals: Arc::default() }
+    }
+
+    /// Linear memory of all those instances together.
+    pub fn memory(&self) -> MemoryStats {
+        let t = &self.totals;
+        MemoryStats {
+            current: t.current.load(Ordering::Relaxed),
+            peak: t.peak.load(Ordering::Relaxed),
+            growths: t.growths.load(Ordering::Relaxed) as u64,
+            refused: t.refused.load(Ordering::Relaxed) as u64,
+        }
+    }
+
+    /// Counts a growth of `by` bytes, unless it would pass the cap.
+    fn grow(&self, by: usize) -> bool {
+        let t = &self.totals;
+        t.growths.fetch_add(1, Ordering::Relaxed);
+        if t.current.load(Ordering::Relaxed) + by > self.cap {
+            t.refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let now = t.current.fetch_add(by, Ordering::Relaxed) + by;
+        t.peak.fetch_max(now, Ordering::Relaxed);
+        true
+    }
+}
+
 /// Tracks every linear-memory growth of one instance and refuses growth
-/// beyond `cap` (the guest's `memory.grow` then fails, and its `try_reserve`
-/// reports the typed out-of-memory error).
+/// beyond `cap` (or beyond a cap shared with other instances): the guest's
+/// `memory.grow` then fails, and its `try_reserve` reports the typed
+/// out-of-memory error.
 #[derive(Debug, Default)]
 struct MemoryLimiter {
     cap: Option<usize>,
+    shared: Option<SharedMemoryCap>,
     stats: MemoryStats,
 }
 
@@ -82,7 +175,10 @@ impl ResourceLimiter for MemoryLimiter {
         self.stats.growths += 1;
         // Sizes are per memory; the instance total moves by the difference.
         let total = self.stats.current.saturating_sub(current) + desired;
-        if self.cap.is_some_and(|cap| total > cap) {
+        let growth = total.saturating_sub(self.stats.current);
+        let refused =
+            self.cap.is_some_and(|cap| total > cap) || self.shared.as_ref().is_some_and(|shared| !shared.grow(growth));
+        if refused {
             self.stats.refused += 1;
             return Ok(false);
         }
@@ -96,52 +192,103 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The h2fw component as a [`Writer`]: one instance in its own store, one
-/// `connection` resource in it.
-pub struct ComponentWriter {
-    store: Store<HostState>,
-    bindings: bindings::Writer,
-    connection: ResourceAny,
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.totals.current.fetch_sub(self.stats.current, Ordering::Relaxed);
+        }
+    }
 }
 
-impl ComponentWriter {
-    /// Instantiates the component and creates a connection with `config`.
-    /// `memory_cap` bounds the instance's linear memory in bytes (it must
-    /// leave room for the initial memory, or instantiation fails).
-    pub fn new(config: &Config, memory_cap: Option<usize>) -> anyhow::Result<Self> {
+/// One instance of the component: its store, its exports, and one pool that
+/// every connection made with [`ComponentWriter::connect`] leases from.
+pub struct ComponentInstance {
+    store: Store<HostState>,
+    conn: wit::Guest,
+    baselines: Option<bwit::Guest>,
+    pool: ResourceAny,
+}
+
+/// A [`ComponentInstance`] that several writers use.
+pub type SharedInstance = Rc<RefCell<ComponentInstance>>;
+
+impl ComponentInstance {
+    /// Instantiates `build` with a pool of `pool` limits. `memory_cap` bounds
+    /// the instance's linear memory in bytes (it must leave room for the
+    /// initial memory, or instantiation fails).
+    pub fn new(build: Build, pool: &PoolConfig, memory_cap: Option<usize>) -> anyhow::Result<Self> {
+        Self::with_limits(build, pool, memory_cap, None)
+    }
+
+    /// [`ComponentInstance::new`], counting linear memory against `shared` too.
+    pub fn with_limits(
+        build: Build,
+        pool: &PoolConfig,
+        memory_cap: Option<usize>,
+        shared: Option<SharedMemoryCap>,
+    ) -> anyhow::Result<Self> {
         let runtime = runtime()?;
+        let loaded = match build {
+            Build::Production => &runtime.production,
+            Build::Baselines => &runtime.baselines,
+        };
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { cap: memory_cap, stats: MemoryStats::default() },
+            limiter: MemoryLimiter { cap: memory_cap, shared, stats: MemoryStats::default() },
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let bindings =
-            runtime.pre.instantiate(&mut store).map_err(anyhow::Error::from).context("instantiating the component")?;
-        let connection = bindings
-            .h2fw_writer_conn()
-            .connection()
-            .call_constructor(&mut store, config_to_wit(config))
+        let instance: Instance =
+            loaded.pre.instantiate(&mut store).map_err(anyhow::Error::from).context("instantiating the component")?;
+        let conn = loaded.conn.load(&mut store, &instance).map_err(anyhow::Error::from)?;
+        let baselines = loaded.baselines.as_ref().map(|indices| indices.load(&mut store, &instance)).transpose()?;
+        let pool = conn
+            .pool()
+            .call_constructor(&mut store, pool_config_to_wit(pool))
             .map_err(anyhow::Error::from)
-            .context("creating the connection")?;
-        Ok(ComponentWriter { store, bindings, connection })
+            .context("creating the pool")?;
+        Ok(ComponentInstance { store, conn, baselines, pool })
     }
 
-    /// The component's default configuration for `policy` (`default-config`).
-    pub fn default_config(policy: Policy) -> anyhow::Result<Config> {
-        let runtime = runtime()?;
-        let mut store = Store::new(
-            &runtime.engine,
-            HostState {
-                wasi: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-                limiter: MemoryLimiter::default(),
-            },
-        );
-        let bindings = runtime.pre.instantiate(&mut store)?;
-        let config = bindings.h2fw_writer_conn().call_default_config(&mut store, policy_to_wit(policy))?;
-        Ok(config_from_wit(&config))
+    /// An instance for `policy`: the production build for `tiered`, else the
+    /// baselines build with that Go model in use.
+    pub fn for_policy(policy: Policy, pool: &PoolConfig, shared: Option<SharedMemoryCap>) -> anyhow::Result<Self> {
+        let mut instance = Self::with_limits(Build::for_policy(policy), pool, None, shared)?;
+        if let Some(model) = policy.model() {
+            instance.use_model(Some(model))?;
+        }
+        Ok(instance)
+    }
+
+    /// In a baselines instance, makes connections created from now on take
+    /// Go scratch buffers from one instance-wide `model` (`None`: tiered).
+    pub fn use_model(&mut self, model: Option<Model>) -> anyhow::Result<()> {
+        let baselines = self.baselines.as_ref().context("the production component has no Go models")?;
+        let model = model.map(|model| match model {
+            Model::Go7 => bwit::Model::Go7,
+            Model::Single => bwit::Model::Single,
+        });
+        baselines.call_use_model(&mut self.store, model).map_err(anyhow::Error::from)
+    }
+
+    /// Statistics of the instance's pool (all its connections together).
+    pub fn pool_stats(&mut self) -> Result<PoolStats, WriteError> {
+        let stats = self.conn.pool().call_stats(&mut self.store, self.pool).map_err(host_error)?;
+        stats.map(pool_stats_from_wit).map_err(error_from_wit)
+    }
+
+    /// Statistics of the instance's Go model, if it runs one.
+    pub fn model_stats(&mut self) -> Result<Option<ScratchStats>, WriteError> {
+        let Some(baselines) = &self.baselines else { return Ok(None) };
+        let stats = baselines.call_model_stats(&mut self.store).map_err(host_error)?.map_err(error_from_wit)?;
+        Ok(stats.map(|stats| ScratchStats {
+            pools: classes_from_wit(stats.pools),
+            leased_bytes: stats.leased_bytes as usize,
+            idle_bytes: stats.idle_bytes as usize,
+            peak_total_bytes: stats.peak_total_bytes as usize,
+            gc_cycles: stats.gc_cycles,
+        }))
     }
 
     /// Changes the linear-memory cap from now on (`None`: no cap). Memory
@@ -154,6 +301,65 @@ impl ComponentWriter {
     pub fn memory(&self) -> MemoryStats {
         self.store.data().limiter.stats
     }
+}
+
+/// The h2fw component as a [`Writer`]: one `connection` resource in an
+/// instance, which it may share with other writers.
+pub struct ComponentWriter {
+    instance: SharedInstance,
+    connection: ResourceAny,
+}
+
+impl ComponentWriter {
+    /// A connection with `config` in an instance of its own (production
+    /// build) with a pool of `pool` limits; `memory_cap` as in
+    /// [`ComponentInstance::new`].
+    pub fn new(config: &Config, pool: &PoolConfig, memory_cap: Option<usize>) -> anyhow::Result<Self> {
+        let instance = ComponentInstance::new(Build::Production, pool, memory_cap)?;
+        Self::connect(&Rc::new(RefCell::new(instance)), config)
+    }
+
+    /// A connection with `config` in `instance`, leasing from its pool.
+    pub fn connect(instance: &SharedInstance, config: &Config) -> anyhow::Result<Self> {
+        let connection = {
+            let instance = &mut *instance.borrow_mut();
+            let (conn, store, pool) = (&instance.conn, &mut instance.store, instance.pool);
+            conn.connection()
+                .call_constructor(store, pool, config_to_wit(config))
+                .map_err(anyhow::Error::from)
+                .context("creating the connection")?
+        };
+        Ok(ComponentWriter { instance: instance.clone(), connection })
+    }
+
+    /// The component's default connection limits (`default-config`).
+    pub fn default_config() -> anyhow::Result<Config> {
+        let mut instance = ComponentInstance::new(Build::Production, &PoolConfig::default(), None)?;
+        let config = instance.conn.call_default_config(&mut instance.store)?;
+        Ok(config_from_wit(&config))
+    }
+
+    /// The component's default pool limits (`default-pool-config`).
+    pub fn default_pool_config() -> anyhow::Result<PoolConfig> {
+        let mut instance = ComponentInstance::new(Build::Production, &PoolConfig::default(), None)?;
+        let config = instance.conn.call_default_pool_config(&mut instance.store)?;
+        Ok(pool_config_from_wit(&config))
+    }
+
+    /// The instance this connection lives in.
+    pub fn instance(&self) -> &SharedInstance {
+        &self.instance
+    }
+
+    /// Changes the instance's linear-memory cap (see [`ComponentInstance::set_memory_cap`]).
+    pub fn set_memory_cap(&mut self, cap: Option<usize>) {
+        self.instance.borrow_mut().set_memory_cap(cap);
+    }
+
+    /// Linear memory of the instance so far.
+    pub fn memory(&self) -> MemoryStats {
+        self.instance.borrow().memory()
+    }
 
     /// The connection's methods, with the store and resource handle.
     fn call<T>(
@@ -164,13 +370,27 @@ impl ComponentWriter {
             ResourceAny,
         ) -> wasmtime::Result<Result<T, wit::Error>>,
     ) -> Result<T, WriteError> {
-        let guest = self.bindings.h2fw_writer_conn().connection();
-        match call(&guest, &mut self.store, self.connection) {
+        let instance = &mut *self.instance.borrow_mut();
+        match call(&instance.conn.connection(), &mut instance.store, self.connection) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(error_from_wit(error)),
-            Err(trap) => Err(WriteError::Host(trap.into())),
+            Err(trap) => Err(host_error(trap)),
         }
     }
+}
+
+impl Drop for ComponentWriter {
+    /// Drops the guest's connection, which gives its buffers back to the pool.
+    fn drop(&mut self) {
+        let instance = &mut *self.instance.borrow_mut();
+        // A trapped instance cannot run the destructor; its memory goes with it.
+        let _ = self.connection.resource_drop(&mut instance.store);
+    }
+}
+
+/// A wasmtime failure (a trap): the instance is unusable.
+fn host_error(error: wasmtime::Error) -> WriteError {
+    WriteError::Host(error.into())
 }
 
 impl ComponentWriter {
@@ -310,28 +530,20 @@ impl Writer for ComponentWriter {
     }
 
     fn stats(&mut self) -> Result<Stats, WriteError> {
-        let stats = self.call(|guest, store, connection| guest.call_stats(store, connection))?;
+        let stats = self.call(|guest, store, connection| guest.call_stats(store, connection).map(Ok))?;
         Ok(stats_from_wit(stats))
+    }
+
+    fn pool_stats(&mut self) -> Result<PoolStats, WriteError> {
+        self.instance.borrow_mut().pool_stats()
+    }
+
+    fn model_stats(&mut self) -> Result<Option<ScratchStats>, WriteError> {
+        self.instance.borrow_mut().model_stats()
     }
 
     fn linear_memory(&self) -> Option<MemoryStats> {
         Some(self.memory())
-    }
-}
-
-fn policy_to_wit(policy: Policy) -> wit::Policy {
-    match policy {
-        Policy::Tiered => wit::Policy::Tiered,
-        Policy::Go7 => wit::Policy::Go7,
-        Policy::Single => wit::Policy::Single,
-    }
-}
-
-fn policy_from_wit(policy: wit::Policy) -> Policy {
-    match policy {
-        wit::Policy::Tiered => Policy::Tiered,
-        wit::Policy::Go7 => Policy::Go7,
-        wit::Policy::Single => Policy::Single,
     }
 }
 
@@ -340,17 +552,29 @@ fn size_to_wit(size: usize) -> u32 {
     u32::try_from(size).unwrap_or(u32::MAX)
 }
 
+fn pool_config_to_wit(pool: &PoolConfig) -> wit::PoolConfig {
+    wit::PoolConfig {
+        min_class: size_to_wit(pool.min_class),
+        max_class: size_to_wit(pool.max_class),
+        idle_per_class: size_to_wit(pool.idle_per_class),
+        idle_total_bytes: size_to_wit(pool.idle_total_bytes),
+        budget_bytes: size_to_wit(pool.budget_bytes),
+    }
+}
+
+fn pool_config_from_wit(pool: &wit::PoolConfig) -> PoolConfig {
+    PoolConfig {
+        min_class: pool.min_class as usize,
+        max_class: pool.max_class as usize,
+        idle_per_class: pool.idle_per_class as usize,
+        idle_total_bytes: pool.idle_total_bytes as usize,
+        budget_bytes: pool.budget_bytes as usize,
+    }
+}
+
 fn config_to_wit(config: &Config) -> wit::Config {
-    let pool = &config.pool;
     wit::Config {
-        pool: wit::PoolConfig {
-            policy: policy_to_wit(pool.policy),
-            min_class: size_to_wit(pool.min_class),
-            max_class: size_to_wit(pool.max_class),
-            idle_per_class: size_to_wit(pool.idle_per_class),
-            idle_total_bytes: size_to_wit(pool.idle_total_bytes),
-            budget_bytes: size_to_wit(pool.budget_bytes),
-        },
+        pool_share: config.pool_share.map(size_to_wit),
         stream_high_watermark: size_to_wit(config.stream_high_watermark),
         conn_high_watermark: size_to_wit(config.conn_high_watermark),
         max_header_table_size: size_to_wit(config.max_header_table_size),
@@ -359,16 +583,8 @@ fn config_to_wit(config: &Config) -> wit::Config {
 }
 
 fn config_from_wit(config: &wit::Config) -> Config {
-    let pool = &config.pool;
     Config {
-        pool: PoolConfig {
-            policy: policy_from_wit(pool.policy),
-            min_class: pool.min_class as usize,
-            max_class: pool.max_class as usize,
-            idle_per_class: pool.idle_per_class as usize,
-            idle_total_bytes: pool.idle_total_bytes as usize,
-            budget_bytes: pool.budget_bytes as usize,
-        },
+        pool_share: config.pool_share.map(|share| share as usize),
         stream_high_watermark: config.stream_high_watermark as usize,
         conn_high_watermark: config.conn_high_watermark as usize,
         max_header_table_size: config.max_header_table_size as usize,
@@ -457,6 +673,7 @@ fn error_from_wit(error: wit::Error) -> WriteError {
         D::Frame(_) => ErrorKind::Frame,
         D::Hpack(_) => ErrorKind::Hpack,
         D::Pool(wit::PoolError::BudgetExceeded(_)) => ErrorKind::Budget,
+        D::Pool(wit::PoolError::ShareExceeded(_)) => ErrorKind::Share,
         D::Pool(wit::PoolError::OutOfMemory(_)) => ErrorKind::OutOfMemory,
         D::Pool(wit::PoolError::TooLarge(_)) => ErrorKind::TooLarge,
         D::StreamNotOpen(_) => ErrorKind::StreamNotOpen,
@@ -470,19 +687,22 @@ fn error_from_wit(error: wit::Error) -> WriteError {
     WriteError::Rejected { kind, message }
 }
 
+fn pool_stats_from_wit(pool: wit::PoolStats) -> PoolStats {
+    PoolStats {
+        classes: classes_from_wit(pool.classes),
+        leased_bytes: pool.leased_bytes as usize,
+        idle_bytes: pool.idle_bytes as usize,
+        peak_leased_bytes: pool.peak_leased_bytes as usize,
+        peak_idle_bytes: pool.peak_idle_bytes as usize,
+        peak_total_bytes: pool.peak_total_bytes as usize,
+        connections: pool.connections as usize,
+    }
+}
+
 fn stats_from_wit(stats: wit::Stats) -> Stats {
-    let pool = stats.pool;
     Stats {
-        pool: PoolStats {
-            classes: classes_from_wit(pool.classes),
-            leased_bytes: pool.leased_bytes as usize,
-            idle_bytes: pool.idle_bytes as usize,
-            peak_leased_bytes: pool.peak_leased_bytes as usize,
-            peak_idle_bytes: pool.peak_idle_bytes as usize,
-            peak_total_bytes: pool.peak_total_bytes as usize,
-            scratch_pools: classes_from_wit(pool.scratch_pools),
-            gc_cycles: pool.gc_cycles,
-        },
+        leased_bytes: stats.leased_bytes as usize,
+        peak_leased_bytes: stats.peak_leased_bytes as usize,
         live_bytes: stats.live_bytes as usize,
         peak_live_bytes: stats.peak_live_bytes as usize,
         pending_bytes: stats.pending_bytes as usize,

@@ -2,9 +2,55 @@
 //! library and the component under wasmtime. The CLI and the stream mixes
 //! are written against it, so both run the exact same calls.
 
-use h2fw::conn::{BatchItem, Connection, Error, HeadersOptions, Stats, StreamHints};
+use h2fw::baseline::{GoPools, Model, ScratchStats};
+use h2fw::conn::{BatchItem, Config, Connection, Error, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
+use h2fw::pool::{Pool, PoolStats};
+
+/// How a writer buffers: h2fw's tiered pool, or one of Go's pools as modelled
+/// by the `baselines` build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// h2fw: power-of-two classes, capped idle cache, chunks sized from hints.
+    Tiered,
+    /// Go after CL 508415: seven classes, per-stream scratch for the stream's life.
+    Go7,
+    /// Go before CL 508415: one global pool, any big-enough buffer reused.
+    Single,
+}
+
+impl Policy {
+    /// Every policy, in table order.
+    pub const ALL: [Policy; 3] = [Policy::Tiered, Policy::Go7, Policy::Single];
+
+    /// Lowercase name (`tiered`, `go7`, `single`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Tiered => "tiered",
+            Policy::Go7 => "go7",
+            Policy::Single => "single",
+        }
+    }
+
+    /// The Go model a baseline runs (`None` for tiered).
+    pub fn model(self) -> Option<Model> {
+        match self {
+            Policy::Tiered => None,
+            Policy::Go7 => Some(Model::Go7),
+            Policy::Single => Some(Model::Single),
+        }
+    }
+
+    /// A native connection under this policy, leasing from `pool` (and,
+    /// under a baseline, from `scratch`, which must be of its model).
+    pub fn native(self, config: Config, pool: &Pool, scratch: Option<&GoPools>) -> Connection {
+        match scratch {
+            Some(scratch) => Connection::with_baseline(config, pool, scratch),
+            None => Connection::new(config, pool),
+        }
+    }
+}
 
 /// Linear memory of a component instance, as its `ResourceLimiter` saw it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,6 +74,8 @@ pub enum ErrorKind {
     Hpack,
     /// Pool budget exceeded.
     Budget,
+    /// The connection's share of the pool exceeded.
+    Share,
     /// Allocator refused (memory cap).
     OutOfMemory,
     /// Request larger than the largest pool class.
@@ -67,6 +115,7 @@ impl From<Error> for WriteError {
             Error::Frame(_) => ErrorKind::Frame,
             Error::Hpack(_) => ErrorKind::Hpack,
             Error::Pool(PoolError::BudgetExceeded { .. }) => ErrorKind::Budget,
+            Error::Pool(PoolError::ShareExceeded { .. }) => ErrorKind::Share,
             Error::Pool(PoolError::OutOfMemory { .. }) => ErrorKind::OutOfMemory,
             Error::Pool(PoolError::TooLarge { .. }) => ErrorKind::TooLarge,
             Error::StreamNotOpen { .. } => ErrorKind::StreamNotOpen,
@@ -132,6 +181,11 @@ pub trait Writer {
     fn drain(&mut self, max_bytes: usize, out: &mut Vec<u8>) -> Result<usize, WriteError>;
     /// Connection statistics.
     fn stats(&mut self) -> Result<Stats, WriteError>;
+    /// Statistics of the pool the connection leases from (shared with any
+    /// other connection of the same pool).
+    fn pool_stats(&mut self) -> Result<PoolStats, WriteError>;
+    /// Statistics of the Go model the connection's streams lease from, if any.
+    fn model_stats(&mut self) -> Result<Option<ScratchStats>, WriteError>;
     /// Linear memory of the component instance; `None` for the native writer.
     fn linear_memory(&self) -> Option<MemoryStats>;
 }
@@ -200,6 +254,12 @@ impl Writer for Connection {
     }
     fn stats(&mut self) -> Result<Stats, WriteError> {
         Ok(Connection::stats(self))
+    }
+    fn pool_stats(&mut self) -> Result<PoolStats, WriteError> {
+        Ok(self.pool().stats())
+    }
+    fn model_stats(&mut self) -> Result<Option<ScratchStats>, WriteError> {
+        Ok(self.scratch().map(GoPools::stats))
     }
     fn linear_memory(&self) -> Option<MemoryStats> {
         None

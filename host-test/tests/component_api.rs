@@ -6,7 +6,7 @@
 use h2fw::conn::{BatchItem, Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
-use h2fw::pool::Policy;
+use h2fw::pool::{Pool, PoolConfig};
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::writer::{ErrorKind, WriteError, Writer};
 
@@ -21,11 +21,18 @@ fn request() -> Vec<HeaderField<'static>> {
 /// Small limits, so that watermarks, the budget and the largest class are
 /// reachable in a test.
 fn small_config() -> Config {
-    let mut config = Config::new(Policy::Tiered);
-    config.stream_high_watermark = 4096;
-    config.pool.max_class = 64 << 10;
-    config.pool.budget_bytes = 256 << 10;
-    config
+    Config { stream_high_watermark: 4096, ..Config::default() }
+}
+
+/// A pool small enough for its budget and largest class to be reached.
+fn small_pool() -> PoolConfig {
+    PoolConfig { max_class: 64 << 10, budget_bytes: 256 << 10, ..PoolConfig::default() }
+}
+
+/// The same connection natively and through the component, each alone in a pool of `pool` limits.
+fn pair(config: Config, pool: PoolConfig) -> (Connection, ComponentWriter) {
+    let component = ComponentWriter::new(&config, &pool, None).unwrap();
+    (Connection::new(config, &Pool::new(pool)), component)
 }
 
 fn drain_all(writer: &mut dyn Writer) -> Vec<u8> {
@@ -36,9 +43,8 @@ fn drain_all(writer: &mut dyn Writer) -> Vec<u8> {
 
 #[test]
 fn default_config_is_the_library_default() {
-    for policy in [Policy::Tiered, Policy::Go7, Policy::Single] {
-        assert_eq!(ComponentWriter::default_config(policy).unwrap(), Config::new(policy), "{policy:?}");
-    }
+    assert_eq!(ComponentWriter::default_config().unwrap(), Config::default());
+    assert_eq!(ComponentWriter::default_pool_config().unwrap(), PoolConfig::default());
 }
 
 type Call = fn(&mut dyn Writer) -> Result<(), WriteError>;
@@ -100,8 +106,7 @@ fn invalid_calls() -> Vec<(&'static str, ErrorKind, Call)> {
 #[test]
 fn errors_are_the_library_errors_and_leave_the_connection_usable() {
     for (name, kind, call) in invalid_calls() {
-        let mut native = Connection::new(small_config());
-        let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+        let (mut native, mut component) = pair(small_config(), small_pool());
         let native_error = call(&mut native).expect_err(name);
         let component_error = call(&mut component).expect_err(name);
         let WriteError::Rejected { kind: native_kind, message: native_message } = native_error else { unreachable!() };
@@ -132,8 +137,7 @@ fn errors_are_the_library_errors_and_leave_the_connection_usable() {
 
 #[test]
 fn statistics_are_the_library_statistics() {
-    let mut native = Connection::new(small_config());
-    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    let (mut native, mut component) = pair(small_config(), small_pool());
     for writer in [&mut native as &mut dyn Writer, &mut component] {
         writer.write_preface().unwrap();
         writer.open_stream(1, &request(), StreamHints { content_length: Some(10_000) }, false).unwrap();
@@ -143,14 +147,16 @@ fn statistics_are_the_library_statistics() {
         writer.drain(500, &mut Vec::new()).unwrap();
     }
     let stats = Writer::stats(&mut native).unwrap();
-    assert!(stats.live_bytes > 0 && stats.open_streams == 2 && !stats.pool.classes.is_empty(), "{stats:?}");
+    assert!(stats.live_bytes > 0 && stats.open_streams == 2 && stats.leased_bytes > 0, "{stats:?}");
     assert_eq!(component.stats().unwrap(), stats);
+    let pool = Writer::pool_stats(&mut native).unwrap();
+    assert!(pool.connections == 1 && pool.leased_bytes == stats.leased_bytes, "{pool:?}");
+    assert_eq!(component.pool_stats().unwrap(), pool);
 }
 
 #[test]
 fn send_batch_stops_at_the_first_error_after_sending_the_items_before_it() {
-    let mut native = Connection::new(Config::new(Policy::Tiered));
-    let mut component = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
+    let (mut native, mut component) = pair(Config::default(), PoolConfig::default());
     let item = |stream, len| BatchItem { stream, len };
     let items = [item(1, 100), item(3, 7), item(1, 300), item(9, 5), item(3, 9)];
     let data: Vec<u8> = (0..421u32).map(|i| i as u8).collect();
@@ -180,7 +186,7 @@ fn send_batch_stops_at_the_first_error_after_sending_the_items_before_it() {
     assert_eq!(wires[0], wires[1]);
     // The items' bytes went to their streams in order: the first 100 bytes on
     // stream 1, the next 7 on stream 3, ...
-    let mut native_alone = Connection::new(Config::new(Policy::Tiered));
+    let mut native_alone = Connection::new(Config::default(), &Pool::default());
     native_alone.open_stream(1, &request(), StreamHints::default(), false).unwrap();
     native_alone.open_stream(3, &request(), StreamHints::default(), false).unwrap();
     for (stream, range) in [(1, 0..100), (3, 100..107), (1, 107..407), (3, 0..11)] {
@@ -191,8 +197,7 @@ fn send_batch_stops_at_the_first_error_after_sending_the_items_before_it() {
 
 #[test]
 fn send_and_drain_hands_out_what_the_library_does() {
-    let mut native = Connection::new(small_config());
-    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    let (mut native, mut component) = pair(small_config(), small_pool());
     let mut wires = [Vec::new(), Vec::new()];
     for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
         writer.apply_peer_settings(&[(4, 10_000)]).unwrap();
@@ -215,8 +220,7 @@ fn send_and_drain_hands_out_what_the_library_does() {
 
 #[test]
 fn frame_in_place_hands_out_what_the_library_does() {
-    let mut native = Connection::new(small_config());
-    let mut component = ComponentWriter::new(&small_config(), None).unwrap();
+    let (mut native, mut component) = pair(small_config(), small_pool());
     let mut wires = [Vec::new(), Vec::new()];
     let body: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
     for (writer, wire) in [&mut native as &mut dyn Writer, &mut component].into_iter().zip(&mut wires) {
@@ -236,7 +240,7 @@ fn frame_in_place_hands_out_what_the_library_does() {
 
 #[test]
 fn a_header_list_whose_lengths_do_not_add_up_is_refused_with_a_typed_error() {
-    let mut component = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
+    let mut component = ComponentWriter::new(&Config::default(), &PoolConfig::default(), None).unwrap();
     let bytes = b":methodGET:schemehttps:path/:authorityexample.com";
     let good = [(7, 3, false), (7, 5, false), (5, 1, false), (10, 11, false)];
     for (lengths, total) in
@@ -251,7 +255,7 @@ fn a_header_list_whose_lengths_do_not_add_up_is_refused_with_a_typed_error() {
         assert_eq!(component.stats().unwrap().queued_bytes, 0, "nothing queued");
     }
     component.write_headers_flat(1, bytes, &good, HeadersOptions::default()).unwrap();
-    let mut native = Connection::new(Config::new(Policy::Tiered));
+    let mut native = Connection::new(Config::default(), &Pool::default());
     native.write_headers(1, &request_get(), HeadersOptions::default()).unwrap();
     assert_eq!(drain_all(&mut component), drain_all(&mut native));
 }

@@ -12,7 +12,7 @@ use common::{
     decoded_fields, raw_frames, representations,
 };
 use h2fw::conn::{Config, Connection};
-use h2fw::pool::Policy;
+use h2fw::pool::{Pool, PoolConfig};
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::script::{self, Op, ScriptHeader};
 use h2fw_host::writer::Writer;
@@ -80,9 +80,9 @@ fn drain_all(writer: &mut dyn Writer) -> Vec<u8> {
 
 fn check_script(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
-    let config = Config::new(Policy::Tiered);
-    let mut native = Connection::new(config.clone());
-    let mut component = ComponentWriter::new(&config, None).unwrap();
+    let config = Config::default();
+    let mut native = Connection::new(config.clone(), &Pool::default());
+    let mut component = ComponentWriter::new(&config, &PoolConfig::default(), None).unwrap();
     let mut peer = Peer::new(config.max_header_table_size);
     let mut decoder = H2Decoder::default();
     for (index, line) in text.lines().enumerate() {

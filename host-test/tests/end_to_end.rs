@@ -12,7 +12,7 @@ use bytes::Bytes;
 use h2fw::conn::{Config, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
-use h2fw::pool::Policy;
+use h2fw::pool::PoolConfig;
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::writer::{ErrorKind, WriteError, Writer};
 use http_body_util::{BodyExt, Empty};
@@ -203,7 +203,7 @@ fn run_client(
     let mut tcp = TcpStream::connect(address).unwrap();
     tcp.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     tcp.set_nodelay(true).unwrap();
-    let mut writer = ComponentWriter::new(&Config::new(Policy::Tiered), None).unwrap();
+    let mut writer = ComponentWriter::new(&Config::default(), &PoolConfig::default(), None).unwrap();
     writer.write_preface().unwrap();
     writer.write_frame(&Frame::Settings { settings: &[(2, 0)] }).unwrap();
 

@@ -7,7 +7,7 @@ use common::{H2Decoder, PREFACE};
 use h2::frame::Frame as H2;
 use h2fw::conn::{Config, StreamHints};
 use h2fw::hpack::HeaderField;
-use h2fw::pool::Policy;
+use h2fw::pool::PoolConfig;
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::writer::{ErrorKind, WriteError, Writer};
 
@@ -32,11 +32,12 @@ fn request(path: &str) -> [HeaderField<'_>; 4] {
 
 /// Limits that let the burst run into the memory cap, not into a watermark or the budget.
 fn config() -> Config {
-    let mut config = Config::new(Policy::Tiered);
-    config.stream_high_watermark = 64 << 20;
-    config.conn_high_watermark = 64 << 20;
-    config.pool.budget_bytes = 64 << 20;
-    config
+    Config { stream_high_watermark: 64 << 20, conn_high_watermark: 64 << 20, ..Config::default() }
+}
+
+/// A pool whose budget is not what stops the burst.
+fn pool() -> PoolConfig {
+    PoolConfig { budget_bytes: 64 << 20, ..PoolConfig::default() }
 }
 
 /// The body byte at `offset` of `stream`: recognisable and position dependent.
@@ -73,9 +74,9 @@ fn drain_in_slices(writer: &mut ComponentWriter, out: &mut Vec<u8>) {
 
 #[test]
 fn capped_memory_gives_typed_errors_and_the_connection_recovers() {
-    let initial = ComponentWriter::new(&config(), None).unwrap().memory().current;
+    let initial = ComponentWriter::new(&config(), &pool(), None).unwrap().memory().current;
     let cap = initial + HEADROOM;
-    let mut writer = ComponentWriter::new(&config(), Some(cap)).unwrap();
+    let mut writer = ComponentWriter::new(&config(), &pool(), Some(cap)).unwrap();
     let mut wire = Vec::new();
     writer.write_preface().unwrap();
     // Let stream windows take everything, so that DATA only waits on the connection window.
@@ -168,6 +169,6 @@ fn capped_memory_gives_typed_errors_and_the_connection_recovers() {
 
 #[test]
 fn a_cap_below_the_initial_memory_fails_instantiation_cleanly() {
-    let error = ComponentWriter::new(&config(), Some(0)).err().expect("instantiated with no memory");
+    let error = ComponentWriter::new(&config(), &pool(), Some(0)).err().expect("instantiated with no memory");
     assert!(format!("{error:#}").contains("instantiat"), "{error:#}");
 }

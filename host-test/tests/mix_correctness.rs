@@ -4,11 +4,12 @@
 //! and compares length and CRC-32 with what it sent); and that check does
 //! fail when a writer corrupts, reorders or truncates a body.
 
+use h2fw::baseline::ScratchStats;
 use h2fw::conn::{BatchItem, Connection, HeadersOptions, Stats, StreamHints};
 use h2fw::frame::Frame;
 use h2fw::hpack::HeaderField;
-use h2fw::pool::Policy;
-use h2fw_host::mix::{Failure, POLICIES, Scenario, Sizes, config, play};
+use h2fw::pool::{Pool, PoolStats};
+use h2fw_host::mix::{Failure, Hosting, POLICIES, Scenario, Sizes, Writers, fleet, play};
 use h2fw_host::writer::{MemoryStats, WriteError, Writer};
 
 /// Small enough for seconds per run (and for the baselines' 512 KiB per
@@ -25,6 +26,10 @@ fn small() -> Sizes {
         seed_chatty_rounds: 2,
         adversarial_streams: 400,
         adversarial_concurrency: 60,
+        fleet_connections: 6,
+        fleet_streams: 30,
+        fleet_cycles: 3,
+        fleet_uploads: 2,
     }
 }
 
@@ -32,12 +37,25 @@ fn small() -> Sizes {
 fn every_scenario_delivers_every_body_under_every_policy() {
     for scenario in Scenario::ALL {
         for policy in POLICIES {
-            let mut writer = Connection::new(config(policy));
-            let trace = play(scenario, &small(), &mut writer);
+            let mut writer = Writers::new(policy, Hosting::Native).unwrap().connect().unwrap();
+            let trace = play(scenario, &small(), writer.as_mut());
             let name = format!("{}/{}", scenario.name(), policy.name());
             assert!(trace.error.is_none(), "{name}: {}", trace.error.unwrap());
             assert!(trace.streams > 0 && trace.wire_bytes > 0, "{name} did nothing");
         }
+    }
+}
+
+#[test]
+fn the_fleet_delivers_every_body_under_every_policy() {
+    for policy in POLICIES {
+        let trace = fleet::play(policy, Hosting::Native, &small()).unwrap();
+        let name = format!("fleet/{}", policy.name());
+        assert!(trace.error.is_none(), "{name}: {}", trace.error.unwrap());
+        assert_eq!((trace.connections, trace.peak_open_streams), (6, 6 * 30 + 2), "{name}");
+        // 6 × 30 gRPC streams plus 2 uploads in each of 3 cycles.
+        assert_eq!(trace.streams, 6 * 30 + 3 * 2, "{name}");
+        assert!(trace.wire_bytes > 3 * 2 * (3 << 20), "{name}: every upload went out");
     }
 }
 
@@ -153,6 +171,12 @@ impl Writer for Tampering {
     fn stats(&mut self) -> Result<Stats, WriteError> {
         Writer::stats(&mut self.inner)
     }
+    fn pool_stats(&mut self) -> Result<PoolStats, WriteError> {
+        Writer::pool_stats(&mut self.inner)
+    }
+    fn model_stats(&mut self) -> Result<Option<ScratchStats>, WriteError> {
+        Writer::model_stats(&mut self.inner)
+    }
     fn linear_memory(&self) -> Option<MemoryStats> {
         None
     }
@@ -166,7 +190,8 @@ fn corrupted_reordered_or_truncated_bodies_are_caught() {
     for (fault, expected) in
         [(Fault::FlipBit(80), "CRC-32"), (Fault::Reorder(60), "CRC-32"), (Fault::Truncate(70), "body bytes arrived")]
     {
-        let mut writer = Tampering { inner: Connection::new(config(Policy::Tiered)), fault, sends: 0, held: None };
+        let mut writer =
+            Tampering { inner: Connection::new(Default::default(), &Pool::default()), fault, sends: 0, held: None };
         let trace = play(Scenario::GrpcChatty, &sizes, &mut writer);
         match &trace.error {
             Some(error @ Failure::Mismatch { .. }) => {

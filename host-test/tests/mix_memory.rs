@@ -4,16 +4,17 @@
 //! ([`Sizes::FULL`]); each run also checks every stream's body end to end
 //! (length and CRC-32 of the reassembled DATA against what was sent).
 
-use h2fw::pool::Policy;
-use h2fw_host::mix::{Scenario, Sizes, Trace, config, play};
+use h2fw::pool::PoolConfig;
+use h2fw_host::mix::{Hosting, Scenario, Sizes, Trace, Writers, play};
 use h2fw_host::runtime::ComponentWriter;
+use h2fw_host::writer::Policy;
 
 /// Slope of the bound: linear memory may exceed the peak of live bytes by a
 /// quarter (pool chunks are powers of two, partly filled at the queue ends).
 const LIVE_FACTOR: f64 = 1.25;
 
 /// Fixed part of the bound, bytes. Linear memory holds, besides live bytes:
-/// - the memory the instance starts with — 1 MiB of shadow stack, static
+/// - the memory the instance starts with — 64 KiB of shadow stack, static
 ///   data (HPACK and Huffman tables) and the first heap pages: at most
 ///   [`INITIAL_MEMORY`], checked by `initial_memory_is_small`;
 /// - the tiered pool's idle cache, capped at `idle_total_bytes` = 1 MiB;
@@ -24,9 +25,9 @@ const LIVE_FACTOR: f64 = 1.25;
 /// - the HPACK dynamic table (4 KiB) and allocator slack: 64 KiB page
 ///   granularity and free chunks between the above.
 ///
-/// 1.25 + 1 + 1.0625 + 0.25 = 3.5625 MiB; C0 rounds up to 4 MiB, leaving
+/// 0.25 + 1 + 1.0625 + 0.25 = 2.5625 MiB; C0 rounds up to 3 MiB, leaving
 /// 0.44 MiB of slack for the last item.
-const C0: usize = 4 << 20;
+const C0: usize = 3 << 20;
 
 /// Per peak open stream, bytes. The connection keeps a 64-byte `Stream` per
 /// open stream in a `HashMap<u32, Stream>` (hashbrown: 64 bytes + 1 control
@@ -36,15 +37,18 @@ const C0: usize = 4 << 20;
 /// memory keeps, = 3·65·8/7 ≈ 223 bytes per stream. Measured on grpc-idle
 /// just past three doublings (n = 28,673 / 57,345 / 114,689 streams): peak
 /// linear memory 7.25 / 13.375 / 25.625 MiB, i.e. steps of 3 × 32,768 and
-/// 3 × 65,536 buckets × 65.3 bytes over the 1.1 MiB the instance starts with.
+/// 3 × 65,536 buckets × 65.3 bytes over the 1.1 MiB the instance started with
+/// then (its stack is smaller now).
 const S: usize = 224;
 
-/// Largest memory an instance may start with (measured: 1,179,648 bytes, 18 pages).
-const INITIAL_MEMORY: usize = 1_310_720;
+/// Largest memory an instance with one connection may start with (measured:
+/// 196,608 bytes, 3 pages: the instance's 128 KiB and the connection's
+/// 64 KiB reserve for capped hosts).
+const INITIAL_MEMORY: usize = 256 << 10;
 
 fn run(scenario: Scenario, policy: Policy) -> Trace {
-    let mut writer = ComponentWriter::new(&config(policy), None).expect("instantiate the component");
-    play(scenario, &Sizes::FULL, &mut writer)
+    let mut writer = Writers::new(policy, Hosting::PerConnection).and_then(|mut w| w.connect()).expect("instantiate");
+    play(scenario, &Sizes::FULL, writer.as_mut())
 }
 
 /// Asserts the tiered run finished and stayed within the bound; returns its peak.
@@ -64,10 +68,11 @@ fn assert_bounded(scenario: Scenario, trace: &Trace) -> usize {
 
 #[test]
 fn initial_memory_is_small() {
-    let writer = ComponentWriter::new(&config(Policy::Tiered), None).expect("instantiate the component");
+    let writer = ComponentWriter::new(&Default::default(), &PoolConfig::default(), None).expect("instantiate");
     let initial = writer.memory().current;
+    eprintln!("an instance with one connection starts with {initial} bytes of linear memory");
     assert!(initial > 0 && initial <= INITIAL_MEMORY, "the instance starts with {initial} bytes");
-    assert_eq!(config(Policy::Tiered).pool.idle_total_bytes, 1 << 20, "C0 counts a 1 MiB idle cache");
+    assert_eq!(PoolConfig::default().idle_total_bytes, 1 << 20, "C0 counts a 1 MiB idle cache");
 }
 
 #[test]

@@ -13,18 +13,18 @@ fn source() -> Resolve {
     resolve
 }
 
-/// The `h2fw:writer/conn` interface in `resolve`.
-fn conn(resolve: &Resolve) -> InterfaceId {
+/// The `h2fw:writer/<name>` interface in `resolve`.
+fn interface(resolve: &Resolve, name: &str) -> InterfaceId {
     let (id, _) = resolve
         .interfaces
         .iter()
         .find(|(_, interface)| {
-            interface.name.as_deref() == Some("conn")
+            interface.name.as_deref() == Some(name)
                 && interface
                     .package
                     .is_some_and(|package| resolve.packages[package].name.to_string() == "h2fw:writer@0.1.0")
         })
-        .expect("no h2fw:writer/conn@0.1.0 interface");
+        .unwrap_or_else(|| panic!("no h2fw:writer/{name}@0.1.0 interface"));
     id
 }
 
@@ -37,20 +37,35 @@ fn printed(resolve: &Resolve, id: InterfaceId) -> String {
     printer.output.into()
 }
 
-#[test]
-fn the_component_exports_the_wit_interface_and_nothing_else() {
-    let bytes = std::fs::read(env!("H2FW_COMPONENT")).unwrap();
+/// Checks that the component at `path` exports exactly the interfaces
+/// `names` of `wit/`, each as the source defines it.
+fn exports_exactly(path: &str, names: &[&str]) {
+    let bytes = std::fs::read(path).unwrap();
     let DecodedWasm::Component(component, world) = wit_parser::decoding::decode(&bytes).unwrap() else {
         panic!("not a component");
     };
-    let exported = conn(&component);
-    let exports: Vec<_> = component.worlds[world].exports.keys().collect();
-    assert_eq!(exports, [&WorldKey::Interface(exported)], "the component's exports");
-
+    let expected: Vec<_> = names.iter().map(|name| WorldKey::Interface(interface(&component, name))).collect();
+    let exports: Vec<_> = component.worlds[world].exports.keys().cloned().collect();
+    assert_eq!(exports, expected, "the exports of {path}");
     let source = source();
-    let text = printed(&source, conn(&source));
-    assert!(text.contains("resource connection"), "{text}");
-    assert_eq!(printed(&component, exported), text);
+    for name in names {
+        let text = printed(&source, interface(&source, name));
+        assert_eq!(printed(&component, interface(&component, name)), text, "{path}: interface {name}");
+    }
+}
+
+#[test]
+fn the_component_exports_the_wit_interface_and_nothing_else() {
+    exports_exactly(env!("H2FW_COMPONENT"), &["conn"]);
+    let source = source();
+    let text = printed(&source, interface(&source, "conn"));
+    assert!(text.contains("resource pool") && text.contains("resource connection"), "{text}");
+    assert!(!text.contains("go7") && !text.contains("single"), "no Go model in the production interface: {text}");
+}
+
+#[test]
+fn the_baselines_component_adds_the_go_models() {
+    exports_exactly(env!("H2FW_BASELINES_COMPONENT"), &["conn", "baselines"]);
 }
 
 #[test]
@@ -80,8 +95,12 @@ fn every_item_of_the_wit_has_a_doc_comment() {
             }
             for (type_name, &ty) in &interface.types {
                 let ty = &resolve.types[ty];
-                check(format!("{name}: type {type_name}"), &ty.docs);
+                if !matches!(ty.kind, TypeDefKind::Type(_)) {
+                    check(format!("{name}: type {type_name}"), &ty.docs);
+                }
                 match &ty.kind {
+                    // A `use` of another interface's type: documented there.
+                    TypeDefKind::Type(_) => continue,
                     TypeDefKind::Record(record) => {
                         for field in &record.fields {
                             check(format!("{type_name}.{}", field.name), &field.docs);

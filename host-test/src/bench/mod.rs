@@ -21,7 +21,7 @@ use std::time::Duration;
 use h2fw::conn::{BatchItem, Config, Connection, HeadersOptions, StreamHints};
 use h2fw::frame::{FRAME_HEADER_LEN, setting};
 use h2fw::hpack::HeaderField;
-use h2fw::pool::Policy;
+use h2fw::pool::{Pool, PoolConfig};
 
 use crate::runtime::ComponentWriter;
 use crate::writer::{ErrorKind, WriteError, Writer};
@@ -47,8 +47,8 @@ impl Side {
     /// A fresh writer of this side; building it is never timed.
     pub fn writer(self, config: &Config) -> anyhow::Result<Box<dyn Writer>> {
         Ok(match self {
-            Side::Native => Box::new(Connection::new(config.clone())),
-            Side::Component => Box::new(ComponentWriter::new(config, None)?),
+            Side::Native => Box::new(Connection::new(config.clone(), &Pool::default())),
+            Side::Component => Box::new(ComponentWriter::new(config, &PoolConfig::default(), None)?),
         })
     }
 }
@@ -151,7 +151,7 @@ fn send_all(
 /// write with `calls`, `repeat` times on one stream. Returns the time of the
 /// calls.
 pub fn data(side: Side, calls: Calls, body: &[u8], frame_size: usize, repeat: usize) -> anyhow::Result<Duration> {
-    let mut writer = side.writer(&Config::new(Policy::Tiered))?;
+    let mut writer = side.writer(&Config::default())?;
     open_streams(writer.as_mut(), frame_size, 1)?;
     let mut out = Vec::with_capacity(body.len() + body.len().div_ceil(frame_size) * FRAME_HEADER_LEN);
     let mut elapsed = Duration::ZERO;
@@ -177,7 +177,7 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
     let mut out = Vec::new();
     for connection in &corpus.connections {
         let blocks: Vec<Vec<HeaderField<'_>>> = connection.blocks.iter().map(|block| block.header_fields()).collect();
-        let mut writer = side.writer(&Config::new(Policy::Tiered))?;
+        let mut writer = side.writer(&Config::default())?;
         out.clear();
         let (written, took) = clock::time(|| {
             blocks.iter().enumerate().try_for_each(|(index, fields)| {
@@ -194,7 +194,7 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
 /// Small gRPC-sized messages spread over `streams` open streams, written
 /// one at a time with `calls`. Returns the time of the calls.
 pub fn small_frames(side: Side, calls: Calls, message: &[u8], streams: u32, count: usize) -> anyhow::Result<Duration> {
-    let mut writer = side.writer(&Config::new(Policy::Tiered))?;
+    let mut writer = side.writer(&Config::default())?;
     open_streams(writer.as_mut(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
     let mut out = Vec::with_capacity(count * (message.len() + FRAME_HEADER_LEN));
     let (sent, elapsed) = clock::time(|| {
@@ -216,7 +216,7 @@ pub fn small_frames_batched(
     count: usize,
     batch: usize,
 ) -> anyhow::Result<Duration> {
-    let mut writer = side.writer(&Config::new(Policy::Tiered))?;
+    let mut writer = side.writer(&Config::default())?;
     open_streams(writer.as_mut(), h2fw::frame::DEFAULT_MAX_FRAME_SIZE as usize, streams)?;
     let items: Vec<BatchItem> =
         (0..batch).map(|index| BatchItem { stream: 1 + 2 * (index as u32 % streams), len: message.len() }).collect();

@@ -7,18 +7,16 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
-use h2fw::conn::Connection;
-use h2fw::pool::Policy;
 
 use super::plot::{self, Chart, Series};
-use super::{POLICIES, Scenario, Sizes, Trace, config, play};
-use crate::runtime::ComponentWriter;
+use super::{Hosting, POLICIES, Scenario, Sizes, Trace, Writers, fleet, play};
+use crate::writer::Policy;
 
 /// Arguments of `h2fw stream-mix`. The default (no arguments) is the
-/// project's main demonstration: `seed` under every policy.
+/// project's main demonstration: `seed` and `fleet` under every policy.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct StreamMixArgs {
-    /// Scenarios to run, in order (`all` for every one) [default: seed]
+    /// Scenarios to run, in order (`all`: every one-connection scenario) [default: seed fleet]
     #[arg(value_enum)]
     pub scenarios: Vec<ScenarioArg>,
     /// Pool policy to run each scenario under.
@@ -33,6 +31,9 @@ pub struct StreamMixArgs {
     /// Drive the native library instead of the component (no linear memory).
     #[arg(long)]
     pub native: bool,
+    /// Component instances: one holding every connection, or one per connection.
+    #[arg(long, value_enum, default_value_t = HostingArg::Shared)]
+    pub hosting: HostingArg,
     /// Scale every scenario's counts and sizes (1 = the named sizes).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
@@ -46,18 +47,46 @@ impl Default for StreamMixArgs {
             json: false,
             plot: None,
             native: false,
+            hosting: HostingArg::Shared,
             scale: 1.0,
         }
     }
 }
 
-/// A scenario named on the command line, or `all`.
+/// A scenario named on the command line, `fleet`, or `all`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScenarioArg {
-    /// One scenario.
+    /// One scenario of one connection.
     One(Scenario),
-    /// Every scenario.
+    /// Many connections (see [`super::fleet`]).
+    Fleet,
+    /// Every one-connection scenario.
     All,
+}
+
+/// What one row of the table ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    One(Scenario),
+    Fleet,
+}
+
+impl Run {
+    fn name(self) -> &'static str {
+        match self {
+            Run::One(scenario) => scenario.name(),
+            Run::Fleet => "fleet",
+        }
+    }
+}
+
+/// The `--hosting` choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HostingArg {
+    /// One instance holds every connection of a run, with one pool.
+    Shared,
+    /// One instance (and pool) per connection.
+    PerConnection,
 }
 
 impl ValueEnum for ScenarioArg {
@@ -69,6 +98,7 @@ impl ValueEnum for ScenarioArg {
             ScenarioArg::One(UploadBurst),
             ScenarioArg::One(Seed),
             ScenarioArg::One(Adversarial),
+            ScenarioArg::Fleet,
             ScenarioArg::All,
         ]
     }
@@ -76,6 +106,7 @@ impl ValueEnum for ScenarioArg {
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(PossibleValue::new(match self {
             ScenarioArg::One(scenario) => scenario.name(),
+            ScenarioArg::Fleet => "fleet",
             ScenarioArg::All => "all",
         }))
     }
@@ -107,8 +138,9 @@ impl PolicyArg {
 
 /// One finished (scenario, policy) run.
 struct Row {
-    scenario: Scenario,
+    scenario: Run,
     policy: Policy,
+    hosting: Hosting,
     trace: Trace,
 }
 
@@ -119,13 +151,19 @@ pub fn run(args: &StreamMixArgs) -> anyhow::Result<()> {
     let mut scenarios = Vec::new();
     for arg in &args.scenarios {
         match arg {
-            ScenarioArg::One(scenario) => scenarios.push(*scenario),
-            ScenarioArg::All => scenarios.extend(Scenario::ALL),
+            ScenarioArg::One(scenario) => scenarios.push(Run::One(*scenario)),
+            ScenarioArg::Fleet => scenarios.push(Run::Fleet),
+            ScenarioArg::All => scenarios.extend(Scenario::ALL.map(Run::One)),
         }
     }
     if scenarios.is_empty() {
-        scenarios.push(Scenario::Seed);
+        scenarios.extend([Run::One(Scenario::Seed), Run::Fleet]);
     }
+    let hosting = match (args.native, args.hosting) {
+        (true, _) => Hosting::Native,
+        (false, HostingArg::Shared) => Hosting::Shared,
+        (false, HostingArg::PerConnection) => Hosting::PerConnection,
+    };
     anyhow::ensure!(
         args.scale > 0.0 && args.scale.is_finite(),
         "--scale must be a positive number, got {}",
@@ -140,14 +178,14 @@ pub fn run(args: &StreamMixArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &scenario in &scenarios {
         for policy in args.policy.policies() {
-            let config = config(policy);
-            let trace = if args.native {
-                play(scenario, &sizes, &mut Connection::new(config))
-            } else {
-                let mut writer = ComponentWriter::new(&config, None).context("instantiating the component")?;
-                play(scenario, &sizes, &mut writer)
+            let trace = match scenario {
+                Run::One(one) => {
+                    let mut writer = Writers::new(policy, hosting)?.connect().context("instantiating the component")?;
+                    play(one, &sizes, writer.as_mut())
+                }
+                Run::Fleet => fleet::play(policy, hosting, &sizes).context("setting up the fleet")?,
             };
-            let row = Row { scenario, policy, trace };
+            let row = Row { scenario, policy, hosting, trace };
             let line = if args.json { serde_json::to_string(&json_row(&row, args.native))? } else { table_row(&row) };
             writeln!(stdout, "{line}")?;
             stdout.flush()?;
@@ -196,14 +234,16 @@ fn optional_size(bytes: Option<usize>) -> String {
 
 fn table_header() -> String {
     format!(
-        "{:<13} {:<7} {:>7} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8}  error",
+        "{:<13} {:<7} {:>5} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10} {:>11} {:>12} {:>8}  error",
         "scenario",
         "policy",
+        "conns",
         "streams",
         "frames",
         "wire",
         "peak live",
         "peak pool",
+        "idle pool",
         "peak linear",
         "final linear",
         "seconds"
@@ -213,14 +253,16 @@ fn table_header() -> String {
 fn table_row(row: &Row) -> String {
     let t = &row.trace;
     format!(
-        "{:<13} {:<7} {:>7} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8.1}  {}",
+        "{:<13} {:<7} {:>5} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10} {:>11} {:>12} {:>8.1}  {}",
         row.scenario.name(),
         row.policy.name(),
+        t.connections,
         t.streams,
         t.frames,
         size(t.wire_bytes),
         size(t.peak_live_bytes as u64),
         size(t.peak_pool_bytes as u64),
+        size(t.idle_pool_bytes as u64),
         optional_size(t.peak_linear_memory),
         optional_size(t.final_linear_memory),
         t.seconds,
@@ -247,6 +289,9 @@ fn json_row(row: &Row, native: bool) -> serde_json::Value {
         "error": t.error.as_ref().map(ToString::to_string),
         "memory_exhausted": t.memory_exhausted(),
         "marks": t.marks,
+        "connections": t.connections,
+        "hosting": row.hosting.name(),
+        "idle_pool_bytes": t.idle_pool_bytes,
     })
 }
 
@@ -260,7 +305,7 @@ fn color(policy: Policy) -> &'static str {
 
 /// The chart of one scenario: memory against wire bytes, one line per policy,
 /// plus the tiered run's live bytes (dashed) for reference.
-fn chart(scenario: Scenario, rows: &[Row], native: bool) -> Chart {
+fn chart(scenario: Run, rows: &[Row], native: bool) -> Chart {
     let mut series = Vec::new();
     let runs = rows.iter().filter(|row| row.scenario == scenario);
     for row in runs.clone() {

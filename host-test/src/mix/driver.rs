@@ -57,6 +57,8 @@ pub struct Sample {
     pub live_bytes: usize,
     /// Bytes the pool holds, leased plus idle.
     pub pool_bytes: usize,
+    /// Of those, idle bytes.
+    pub idle_pool_bytes: usize,
     /// Streams the proxy has open.
     pub open_streams: usize,
 }
@@ -127,6 +129,7 @@ pub struct Run<'w> {
     updates: Vec<(u32, u32)>,
     started: Instant,
     stats: Stats,
+    pool: PoolBytes,
     samples: Vec<Sample>,
     marks: Vec<Mark>,
 }
@@ -151,6 +154,7 @@ impl<'w> Run<'w> {
             updates: Vec::new(),
             started: Instant::now(),
             stats: Stats::default(),
+            pool: PoolBytes::default(),
             samples: Vec::new(),
             marks: Vec::new(),
         }
@@ -179,9 +183,19 @@ impl<'w> Run<'w> {
         Ok(())
     }
 
+    /// The writer being driven.
+    pub fn writer(&mut self) -> &mut dyn Writer {
+        &mut *self.writer
+    }
+
     /// The peer (to stall or release window updates).
     pub fn peer(&mut self) -> &mut Peer {
         &mut self.peer
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.open_streams
     }
 
     /// Drain pieces taken so far: the mix's tick.
@@ -377,13 +391,15 @@ impl<'w> Run<'w> {
 
     fn sample(&mut self) -> Result<Sample, Failure> {
         self.stats = self.writer.stats().map_err(|error| Failure::Writer { call: "stats", error })?;
+        self.pool = PoolBytes::of(self.writer).map_err(|error| Failure::Writer { call: "pool_stats", error })?;
         let sample = Sample {
             calls: self.calls,
             seconds: self.started.elapsed().as_secs_f64(),
             wire_bytes: self.peer.wire_bytes(),
             linear_memory: self.writer.linear_memory().map(|m| m.current),
             live_bytes: self.stats.live_bytes,
-            pool_bytes: self.stats.pool.leased_bytes + self.stats.pool.idle_bytes,
+            pool_bytes: self.pool.held,
+            idle_pool_bytes: self.pool.idle,
             open_streams: self.open_streams,
         };
         self.samples.push(sample);
@@ -398,11 +414,13 @@ impl<'w> Run<'w> {
         let memory = self.writer.linear_memory();
         let counts = self.peer.counts();
         Trace {
+            connections: 1,
+            idle_pool_bytes: self.pool.idle,
             streams: self.sent.len(),
             frames: counts.total(),
             wire_bytes: self.peer.wire_bytes(),
             peak_live_bytes: self.stats.peak_live_bytes,
-            peak_pool_bytes: self.stats.pool.peak_total_bytes,
+            peak_pool_bytes: self.pool.peak,
             peak_linear_memory: memory.map(|m| m.peak),
             final_linear_memory: memory.map(|m| m.current),
             memory_refused: memory.is_some_and(|m| m.refused > 0),
@@ -415,13 +433,38 @@ impl<'w> Run<'w> {
     }
 }
 
+/// What a writer's pool and Go model hold together (the Go model's scratch
+/// buffers under a baseline, the tiered pool's buffers in any case).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolBytes {
+    /// Leased plus idle bytes now.
+    pub held: usize,
+    /// Idle bytes now.
+    pub idle: usize,
+    /// Sum of the two peaks of leased plus idle bytes.
+    pub peak: usize,
+}
+
+impl PoolBytes {
+    /// Reads them from `writer`.
+    pub fn of(writer: &mut dyn Writer) -> Result<PoolBytes, WriteError> {
+        let pool = writer.pool_stats()?;
+        let model = writer.model_stats()?.unwrap_or_default();
+        Ok(PoolBytes {
+            held: pool.leased_bytes + pool.idle_bytes + model.leased_bytes + model.idle_bytes,
+            idle: pool.idle_bytes + model.idle_bytes,
+            peak: pool.peak_total_bytes + model.peak_total_bytes,
+        })
+    }
+}
+
 /// Whether a refusal of `call` is retried after a drain: running out of
 /// memory (pool budget, allocator) may pass once queued bytes leave, and so
 /// may backpressure — except for `send`, whose caller moves on to other
 /// streams, and for `drain`, which is what frees room.
 fn retried(call: &str, kind: ErrorKind) -> bool {
     match kind {
-        ErrorKind::Budget | ErrorKind::OutOfMemory => call != "drain",
+        ErrorKind::Budget | ErrorKind::Share | ErrorKind::OutOfMemory => call != "drain",
         ErrorKind::WouldBlock => call != "drain" && call != "send",
         _ => false,
     }
@@ -430,6 +473,10 @@ fn retried(call: &str, kind: ErrorKind) -> bool {
 /// What a run produced.
 #[derive(Debug)]
 pub struct Trace {
+    /// Connections the run drove.
+    pub connections: usize,
+    /// Idle pool bytes at the end (tiered pool and Go model together).
+    pub idle_pool_bytes: usize,
     /// Streams opened.
     pub streams: usize,
     /// Frames the peer read.

@@ -15,35 +15,119 @@
 
 pub mod cli;
 pub mod driver;
+pub mod fleet;
 pub mod peer;
 pub mod plot;
 pub mod rng;
 pub mod scenario;
 
+use h2fw::baseline::GoPools;
 use h2fw::conn::Config;
-use h2fw::pool::Policy;
+use h2fw::pool::{Pool, PoolConfig};
 
 pub use driver::{Failure, Mark, PeerSettings, Run, Sample, Trace};
 pub use scenario::{Scenario, Sizes};
 
-use crate::writer::Writer;
+use crate::runtime::{ComponentInstance, ComponentWriter, SharedMemoryCap};
+use crate::writer::{MemoryStats, Policy, Writer};
 
 /// Writer calls between two memory samples.
 pub const SAMPLE_EVERY: u64 = 512;
 
 /// Every policy, in table order.
-pub const POLICIES: [Policy; 3] = [Policy::Tiered, Policy::Go7, Policy::Single];
+pub const POLICIES: [Policy; 3] = Policy::ALL;
 
-/// The connection configuration a mix runs `policy` with: the library's
-/// defaults, except that the baselines get no pool budget short of the
-/// wasm32 address space — Go's pools have none, and what they model is how
-/// far memory goes when nothing stops it.
-pub fn config(policy: Policy) -> Config {
-    let mut config = Config::new(policy);
+/// The pool a mix runs `policy` with: the library's defaults, except that
+/// under the baselines the tiered part (output queues) gets no budget short
+/// of the wasm32 address space — Go's pools have none, and what they model
+/// is how far memory goes when nothing stops it.
+pub fn pool_config(policy: Policy) -> PoolConfig {
+    let mut pool = PoolConfig::default();
     if policy != Policy::Tiered {
-        config.pool.budget_bytes = u32::MAX as usize;
+        pool.budget_bytes = u32::MAX as usize;
     }
-    config
+    pool
+}
+
+/// Where a mix's connections live: the native library, or the component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosting {
+    /// The native library: one pool (and Go model) for every connection.
+    Native,
+    /// One component instance holds every connection, with one pool.
+    Shared,
+    /// One component instance per connection, each with its own pool.
+    PerConnection,
+}
+
+impl Hosting {
+    /// Lowercase name (`native`, `shared`, `per-connection`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Hosting::Native => "native",
+            Hosting::Shared => "shared",
+            Hosting::PerConnection => "per-connection",
+        }
+    }
+}
+
+/// Makes the writers of one run: every connection of `policy` under
+/// `hosting`, with the library's default connection limits.
+pub struct Writers {
+    policy: Policy,
+    hosting: Hosting,
+    pool: Pool,
+    scratch: Option<GoPools>,
+    instance: Option<crate::runtime::SharedInstance>,
+    cap: SharedMemoryCap,
+}
+
+impl Writers {
+    /// Writers for `policy` under `hosting`. Instances of per-connection
+    /// hosting share one cap on their total linear memory, the 4 GiB one
+    /// shared instance has, so that both hostings meet the same limit.
+    pub fn new(policy: Policy, hosting: Hosting) -> anyhow::Result<Self> {
+        let cap = SharedMemoryCap::new(4 << 30);
+        let instance = match hosting {
+            Hosting::Shared => Some(std::rc::Rc::new(std::cell::RefCell::new(ComponentInstance::for_policy(
+                policy,
+                &pool_config(policy),
+                None,
+            )?))),
+            Hosting::Native | Hosting::PerConnection => None,
+        };
+        Ok(Writers {
+            policy,
+            hosting,
+            pool: Pool::new(pool_config(policy)),
+            scratch: policy.model().map(GoPools::new),
+            instance,
+            cap,
+        })
+    }
+
+    /// The next connection.
+    pub fn connect(&mut self) -> anyhow::Result<Box<dyn Writer>> {
+        let config = Config::default();
+        Ok(match (&self.instance, self.hosting) {
+            (Some(instance), _) => Box::new(ComponentWriter::connect(instance, &config)?),
+            (None, Hosting::Native) => Box::new(self.policy.native(config, &self.pool, self.scratch.as_ref())),
+            (None, _) => {
+                let instance =
+                    ComponentInstance::for_policy(self.policy, &pool_config(self.policy), Some(self.cap.clone()))?;
+                Box::new(ComponentWriter::connect(&std::rc::Rc::new(std::cell::RefCell::new(instance)), &config)?)
+            }
+        })
+    }
+
+    /// Linear memory of every instance of the run together (`None` when native).
+    pub fn linear_memory(&self) -> Option<MemoryStats> {
+        match (&self.instance, self.hosting) {
+            (Some(instance), _) => Some(instance.borrow().memory()),
+            (None, Hosting::Native) => None,
+            (None, _) => Some(self.cap.memory()),
+        }
+    }
 }
 
 /// Plays `scenario` at `sizes` on `writer` (a fresh connection), then checks

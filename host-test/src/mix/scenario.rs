@@ -52,7 +52,7 @@ impl Scenario {
     /// Plays the mix on `run` (already connected), ending with everything
     /// sent drained.
     pub fn play(self, run: &mut Run<'_>, sizes: &Sizes) -> Result<(), Failure> {
-        let mut mix = Mix { rng: Rng::new(SEED ^ self as u64), held: Held::default(), scratch: Vec::new() };
+        let mut mix = Mix::new(self as u64);
         match self {
             Scenario::GrpcIdle => mix.grpc_idle(run, sizes),
             Scenario::GrpcChatty => {
@@ -91,6 +91,14 @@ pub struct Sizes {
     pub adversarial_streams: u32,
     /// `adversarial`: streams open at once, at most.
     pub adversarial_concurrency: usize,
+    /// `fleet`: connections.
+    pub fleet_connections: u32,
+    /// `fleet`: long-lived gRPC streams per connection.
+    pub fleet_streams: u32,
+    /// `fleet`: chatty-then-burst cycles.
+    pub fleet_cycles: u32,
+    /// `fleet`: connections carrying one upload each in a burst.
+    pub fleet_uploads: u32,
 }
 
 impl Sizes {
@@ -106,6 +114,10 @@ impl Sizes {
         seed_chatty_rounds: 5,
         adversarial_streams: 2_000,
         adversarial_concurrency: 200,
+        fleet_connections: 1_000,
+        fleet_streams: 1_000,
+        fleet_cycles: 4,
+        fleet_uploads: 64,
     };
 
     /// Every count and size scaled by `factor` (at least one of each, and at
@@ -125,6 +137,10 @@ impl Sizes {
             seed_chatty_rounds: scale(full.seed_chatty_rounds),
             adversarial_streams: scale(full.adversarial_streams),
             adversarial_concurrency: (full.adversarial_concurrency as f64 * f).round().max(1.0) as usize,
+            fleet_connections: scale(full.fleet_connections),
+            fleet_streams: scale(full.fleet_streams),
+            fleet_cycles: scale(full.fleet_cycles).max(3),
+            fleet_uploads: scale(full.fleet_uploads),
         }
     }
 }
@@ -263,13 +279,18 @@ fn body_piece(rng: &mut Rng, buf: &mut Vec<u8>, len: usize) {
 }
 
 /// The proxy's side of a mix: its random source and read buffers.
-struct Mix {
+pub(super) struct Mix {
     rng: Rng,
     held: Held,
     scratch: Vec<u8>,
 }
 
 impl Mix {
+    /// A mix whose random choices come from `seed`.
+    pub(super) fn new(seed: u64) -> Self {
+        Mix { rng: Rng::new(SEED ^ seed), held: Held::default(), scratch: Vec::new() }
+    }
+
     /// Sends one gRPC message with a payload of `len` bytes on `stream`.
     fn send_message(&mut self, run: &mut Run<'_>, stream: u32, len: usize) -> Result<(), Failure> {
         grpc_message(&mut self.rng, &mut self.scratch, len);
@@ -288,7 +309,7 @@ impl Mix {
     }
 
     /// Opens `count` gRPC streams (HEADERS only), draining as a socket would.
-    fn open_grpc(&mut self, run: &mut Run<'_>, count: u32) -> Result<Vec<u32>, Failure> {
+    pub(super) fn open_grpc(&mut self, run: &mut Run<'_>, count: u32) -> Result<Vec<u32>, Failure> {
         let headers = grpc_headers();
         let fields = headers.fields();
         let mut streams = Vec::with_capacity(count as usize);
@@ -303,7 +324,7 @@ impl Mix {
     }
 
     /// Half-closes `streams` (END_STREAM) once what they hold is sent.
-    fn finish_all(&mut self, run: &mut Run<'_>, streams: &[u32]) -> Result<(), Failure> {
+    pub(super) fn finish_all(&mut self, run: &mut Run<'_>, streams: &[u32]) -> Result<(), Failure> {
         self.held.flush(run)?;
         for (i, &stream) in (1u32..).zip(streams) {
             run.finish(stream, None)?;
@@ -337,7 +358,7 @@ impl Mix {
     /// Rounds in which every stream sends one message of 50–500 bytes; the
     /// socket takes a piece every few messages and the peer replenishes the
     /// windows as it reads.
-    fn chatty_rounds(&mut self, run: &mut Run<'_>, streams: &[u32], rounds: u32) -> Result<(), Failure> {
+    pub(super) fn chatty_rounds(&mut self, run: &mut Run<'_>, streams: &[u32], rounds: u32) -> Result<(), Failure> {
         for _ in 0..rounds {
             for (i, &stream) in (1u32..).zip(streams) {
                 let len = self.rng.range(50, 500);
@@ -385,6 +406,30 @@ impl Mix {
             run.drain(DRAIN_PIECE)?;
         }
         run.settle()
+    }
+
+    /// Opens an upload of `len` bytes (with Content-Length); returns its stream.
+    pub(super) fn open_upload(&mut self, run: &mut Run<'_>, len: u64) -> Result<u32, Failure> {
+        let headers = upload_headers(len);
+        run.open(&headers.fields(), Some(len))
+    }
+
+    /// One step of an upload with `left` bytes still to read from its client:
+    /// reads a piece when nothing is held, offers what is held, and ends the
+    /// stream once everything went in. Returns whether the upload is done.
+    pub(super) fn upload_step(&mut self, run: &mut Run<'_>, stream: u32, left: &mut u64) -> Result<bool, Failure> {
+        if *left > 0 && !self.held.holds(stream) {
+            let n = READ_PIECE.min(usize::try_from(*left).unwrap_or(READ_PIECE));
+            body_piece(&mut self.rng, &mut self.scratch, n);
+            self.held.hold(stream, &self.scratch);
+            *left -= n as u64;
+        }
+        self.held.offer(run)?;
+        if *left == 0 && !self.held.holds(stream) {
+            run.finish(stream, None)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// `seed`: gRPC streams that live through every cycle chat, then a burst
