@@ -11,7 +11,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 /// A thrown `H2fwError`: an `Error` with `kind` (and `detail` for the
 /// frame, hpack and pool kinds), the names the WIT interface gives them.
-pub fn error(kind: &str, detail: Option<&str>, message: &str) -> JsValue {
+fn error(kind: &str, detail: Option<&str>, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("H2fwError");
     set(&error, "kind", &kind.into());
@@ -64,6 +64,7 @@ pub fn library_error(error_value: conn::Error) -> JsValue {
     error(kind, detail, &error_value.to_string())
 }
 
+/// A frame error's WIT case name.
 fn frame_detail(error: &FrameError) -> &'static str {
     match error {
         FrameError::StreamIdRequired { .. } => "stream-id-required",
@@ -79,6 +80,7 @@ fn frame_detail(error: &FrameError) -> &'static str {
     }
 }
 
+/// A header list error's WIT case name.
 fn hpack_detail(error: &HpackError) -> &'static str {
     match error {
         HpackError::InvalidName { .. } => "invalid-name",
@@ -90,6 +92,7 @@ fn hpack_detail(error: &HpackError) -> &'static str {
     }
 }
 
+/// A pool error's WIT case name.
 fn pool_detail(error: &PoolError) -> &'static str {
     match error {
         PoolError::BudgetExceeded { .. } => "budget-exceeded",
@@ -99,6 +102,7 @@ fn pool_detail(error: &PoolError) -> &'static str {
     }
 }
 
+/// Sets `target[key]`.
 fn set(target: &JsValue, key: &str, value: &JsValue) {
     // Setting a property on a fresh plain object or error cannot fail.
     let _ = Reflect::set(target, &key.into(), value);
@@ -115,10 +119,11 @@ fn object(entries: &[(&str, JsValue)]) -> JsValue {
 
 /// The fields of an options object: `None` for `undefined` or `null`;
 /// refuses a non-object and any field not in `known`.
-pub struct Fields(Option<Object>);
+struct Fields(Option<Object>);
 
 impl Fields {
-    pub fn of(value: &JsValue, what: &str, known: &[&str]) -> Result<Self, JsValue> {
+    /// The fields of `value`, an options object called `what` in messages.
+    fn of(value: &JsValue, what: &str, known: &[&str]) -> Result<Self, JsValue> {
         if value.is_undefined() || value.is_null() {
             return Ok(Fields(None));
         }
@@ -137,7 +142,7 @@ impl Fields {
     }
 
     /// The field's value (`undefined` when absent).
-    pub fn get(&self, key: &str) -> JsValue {
+    fn get(&self, key: &str) -> JsValue {
         self.0.as_ref().and_then(|object| Reflect::get(object, &key.into()).ok()).unwrap_or(JsValue::UNDEFINED)
     }
 }
@@ -150,10 +155,12 @@ fn integer(value: &JsValue, what: &str, max: u64) -> Result<u64, JsValue> {
     }
 }
 
+/// A `u32` (a JS number that is an integer in range).
 pub fn u32_of(value: &JsValue, what: &str) -> Result<u32, JsValue> {
     integer(value, what, u32::MAX.into()).map(|number| number as u32)
 }
 
+/// A `u8`.
 pub fn u8_of(value: &JsValue, what: &str) -> Result<u8, JsValue> {
     integer(value, what, u8::MAX.into()).map(|number| number as u8)
 }
@@ -164,7 +171,7 @@ fn len_of(value: &JsValue, what: &str) -> Result<usize, JsValue> {
 }
 
 /// `default` when `undefined`, else a boolean.
-pub fn bool_or(value: &JsValue, what: &str, default: bool) -> Result<bool, JsValue> {
+fn bool_or(value: &JsValue, what: &str, default: bool) -> Result<bool, JsValue> {
     if value.is_undefined() {
         return Ok(default);
     }
@@ -184,15 +191,17 @@ pub fn bytes_of(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
     value.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec).ok_or_else(|| argument(what, "a Uint8Array", value))
 }
 
-/// `default` when `undefined`, else a `Uint8Array`.
+/// Empty when `undefined` or `null`, else a `Uint8Array`.
 fn bytes_or_empty(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
     optional(value, |value| bytes_of(value, what)).map(Option::unwrap_or_default)
 }
 
+/// An array.
 fn array_of<'a>(value: &'a JsValue, what: &str) -> Result<&'a Array, JsValue> {
     if Array::is_array(value) { Ok(value.unchecked_ref()) } else { Err(argument(what, "an array", value)) }
 }
 
+/// A string.
 fn string_of(value: &JsValue, what: &str) -> Result<String, JsValue> {
     value.as_string().ok_or_else(|| argument(what, "a string", value))
 }
@@ -202,6 +211,7 @@ fn string_of(value: &JsValue, what: &str) -> Result<String, JsValue> {
 pub struct Headers(Vec<(String, String, bool)>);
 
 impl Headers {
+    /// The header list `value`, called `what` in messages.
     pub fn of(value: &JsValue, what: &str) -> Result<Self, JsValue> {
         let list = array_of(value, what)?;
         let mut headers = Vec::with_capacity(list.length() as usize);
@@ -249,6 +259,7 @@ pub fn settings_of(value: &JsValue, what: &str) -> Result<Vec<(u16, u32)>, JsVal
     Ok(settings)
 }
 
+/// A `Priority` object.
 fn priority_of(value: &JsValue, what: &str) -> Result<Priority, JsValue> {
     let fields = Fields::of(value, what, &["streamDependency", "weight", "exclusive"])?;
     Ok(Priority {
@@ -315,6 +326,7 @@ fn bytes_field(kind: &str) -> Option<&'static str> {
 }
 
 impl FrameInput {
+    /// The frame object `value`, its payload copied out.
     pub fn of(value: &JsValue) -> Result<Self, JsValue> {
         if !value.is_object() || Array::is_array(value) {
             return Err(argument("frame", "an object", value));
@@ -417,6 +429,7 @@ pub fn config_of(value: &JsValue) -> Result<conn::Config, JsValue> {
     Ok(config)
 }
 
+/// A connection config as a plain object.
 pub fn config_to_js(config: &conn::Config) -> JsValue {
     let values = [
         config.stream_high_watermark,
@@ -446,6 +459,7 @@ pub fn pool_config_of(value: &JsValue) -> Result<pool::PoolConfig, JsValue> {
     Ok(config)
 }
 
+/// A pool config as a plain object.
 pub fn pool_config_to_js(config: &pool::PoolConfig) -> JsValue {
     let values =
         [config.min_class, config.max_class, config.idle_per_class, config.idle_total_bytes, config.budget_bytes];
@@ -473,6 +487,7 @@ fn lens_object<'a, const N: usize>(
     object(&entries)
 }
 
+/// A byte count as a JS number.
 fn len(value: usize) -> JsValue {
     JsValue::from_f64(value as f64)
 }
@@ -482,6 +497,7 @@ fn count(value: u64) -> JsValue {
     JsValue::from_f64(value as f64)
 }
 
+/// Connection statistics as a plain object.
 pub fn stats_to_js(stats: &conn::Stats) -> JsValue {
     object(&[
         ("leasedBytes", len(stats.leased_bytes)),
@@ -499,6 +515,7 @@ pub fn stats_to_js(stats: &conn::Stats) -> JsValue {
     ])
 }
 
+/// Pool statistics as a plain object (with one per size class).
 pub fn pool_stats_to_js(stats: &pool::PoolStats) -> JsValue {
     let classes: Array = stats
         .classes
