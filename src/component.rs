@@ -1,4 +1,4 @@
-//! The component's export glue (wasm32 only): converts between the WIT types
+//! The component's export glue (wasm32-wasip2 only): converts between the WIT types
 //! of `wit/writer.wit` and the library's, and nothing else.
 //!
 //! Every allocation made here on a call path is fallible: a refused
