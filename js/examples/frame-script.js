@@ -7,7 +7,7 @@ const enc = new TextEncoder();
 
 /** Per `type`: required fields, optional fields, and the call it makes. */
 const OPS = {
-  preface: [[], [], (conn) => conn.writePreface()],
+  preface: [[], [], (conn) => conn.writePrefaceMagic()],
   settings: [['settings'], [], (conn, op) => conn.writeFrame({ type: 'settings', settings: op.settings })],
   settings_ack: [[], [], (conn) => conn.writeFrame({ type: 'settings-ack' })],
   peer_settings: [['settings'], [], (conn, op) => conn.applyPeerSettings(op.settings)],

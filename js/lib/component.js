@@ -44,7 +44,9 @@ function call(f) {
     if (payload?.detail === undefined) throw error;
     const { tag, val } = payload.detail;
     const nested = tag === 'frame' || tag === 'hpack' || tag === 'pool';
-    throw h2fwError(tag, nested ? val.tag : undefined, payload.message);
+    // A refusal names its rule (an enum: jco gives its case name).
+    const detail = nested ? val.tag : tag === 'refused' ? val.rule : undefined;
+    throw h2fwError(tag, detail, payload.message);
   }
 }
 
@@ -212,7 +214,8 @@ function numbers(record) {
 
 /** The library's `Config::default()`. */
 export function defaultConfig() {
-  const config = conn.defaultConfig();
+  // The JavaScript builds write a client's side (the library's default role).
+  const { role: _client, ...config } = conn.defaultConfig();
   return { ...config, poolShare: config.poolShare ?? null };
 }
 
@@ -272,15 +275,21 @@ export class Connection {
     call(() => this.#conn.applyWindowUpdate(...args));
   }
 
-  /** Queues the 24-byte client connection preface. */
-  writePreface() {
-    call(() => this.#conn.writePreface());
+  /** Queues the client connection preface: the magic and our SETTINGS (none when omitted), once and first. */
+  writePreface(list) {
+    const converted = list === undefined ? [] : settings(list, 'settings');
+    call(() => this.#conn.writePreface(converted));
   }
 
-  /** Queues one frame as given. */
+  /** Queues the 24-byte client preface magic alone (the escape hatch). */
+  writePrefaceMagic() {
+    call(() => this.#conn.rawWritePrefaceMagic());
+  }
+
+  /** Queues one frame as given (the escape hatch). */
   writeFrame(value) {
     const converted = frame(value);
-    call(() => this.#conn.writeFrame(converted));
+    call(() => this.#conn.rawWriteFrame(converted));
   }
 
   /** HPACK-encodes `headers` and queues HEADERS (+ CONTINUATION). */
@@ -293,7 +302,7 @@ export class Connection {
       priority: optional(given.priority, (v) => priority(v, 'options.priority')),
       padLength: optional(given.padLength, (v) => u8(v, 'options.padLength')),
     };
-    call(() => this.#conn.writeHeaders(id, list, converted));
+    call(() => this.#conn.rawWriteHeaders(id, list, converted));
   }
 
   /** HPACK-encodes `headers` and queues PUSH_PROMISE (+ CONTINUATION). */
@@ -304,7 +313,7 @@ export class Connection {
       headerList(headers, 'headers'),
       optional(padLength, (v) => u8(v, 'padLength')),
     ];
-    call(() => this.#conn.writePushPromise(...args));
+    call(() => this.#conn.rawWritePushPromise(...args));
   }
 
   /** Opens a flow-controlled stream: queues its HEADERS and remembers the hints. */

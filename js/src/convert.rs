@@ -60,8 +60,28 @@ pub fn library_error(error_value: conn::Error) -> JsValue {
         E::WindowOverflow { .. } => ("window-overflow", None),
         E::WouldBlock { .. } => ("would-block", None),
         E::BatchLength { .. } => ("batch-length", None),
+        E::Refused { rule, .. } => ("refused", Some(rule_detail(rule))),
     };
     error(kind, detail, &error_value.to_string())
+}
+
+/// A refusal's WIT `rule` name.
+fn rule_detail(rule: &conn::Rule) -> &'static str {
+    use conn::Rule as R;
+    match rule {
+        R::State { .. } => "state",
+        R::ConcurrencyLimit { .. } => "concurrency-limit",
+        R::Push { .. } => "push",
+        R::HeaderListSize { .. } => "header-list-size",
+        R::ExtendedConnect => "extended-connect",
+        R::GoingAway { .. } => "going-away",
+        R::GoawayIncrease { .. } => "goaway-increase",
+        R::Message { .. } => "message",
+        R::ContentLength { .. } => "content-length",
+        R::Preface { .. } => "preface",
+        R::ReceiveWindow { .. } => "receive-window",
+        R::ManagedStream { .. } => "managed-stream",
+    }
 }
 
 /// A frame error's WIT case name.

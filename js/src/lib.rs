@@ -148,24 +148,39 @@ impl Connection {
         self.0.apply_window_update(stream, increment).map_err(convert::library_error)
     }
 
-    /// Queues the 24-byte client connection preface.
+    /// Queues the client connection preface: the 24-byte magic and our
+    /// SETTINGS (`settings`, none when omitted), once and before anything
+    /// else (any other writing call first queues it with no settings).
     #[wasm_bindgen(js_name = writePreface)]
-    pub fn write_preface(&mut self) -> Result<(), JsValue> {
-        self.0.write_preface().map_err(convert::library_error)
+    pub fn write_preface(
+        &mut self,
+        #[wasm_bindgen(unchecked_optional_param_type = "Setting[]")] settings: Option<JsValue>,
+    ) -> Result<(), JsValue> {
+        let settings = convert::optional(&given(settings), |value| convert::settings_of(value, "settings"))?;
+        self.0.write_preface(&settings.unwrap_or_default()).map_err(convert::library_error)
     }
 
-    /// Queues one frame as given (DATA here is raw: split at the peer's
-    /// MAX_FRAME_SIZE, not flow-controlled).
+    /// Queues the 24-byte client preface magic alone, through the escape
+    /// hatch (frame scripts write their SETTINGS as a frame of their own).
+    #[wasm_bindgen(js_name = writePrefaceMagic)]
+    pub fn write_preface_magic(&mut self) -> Result<(), JsValue> {
+        self.0.raw().write_preface_magic().map_err(convert::library_error)
+    }
+
+    /// Queues one frame as given, through the library's escape hatch (DATA
+    /// here is raw: split at the peer's MAX_FRAME_SIZE, not held to a window;
+    /// refused on streams `openStream` manages).
     #[wasm_bindgen(js_name = writeFrame)]
     pub fn write_frame(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "Frame")] frame: JsValue,
     ) -> Result<(), JsValue> {
         let input = FrameInput::of(&frame)?;
-        self.0.write_frame(&input.frame()?).map_err(convert::library_error)
+        self.0.raw().write_frame(&input.frame()?).map_err(convert::library_error)
     }
 
-    /// HPACK-encodes `headers` and queues HEADERS (+ CONTINUATION).
+    /// HPACK-encodes `headers` and queues HEADERS (+ CONTINUATION), through
+    /// the escape hatch (on a stream `openStream` does not manage).
     #[wasm_bindgen(js_name = writeHeaders)]
     pub fn write_headers(
         &mut self,
@@ -176,10 +191,11 @@ impl Connection {
         let stream = convert::u32_of(&stream, "stream")?;
         let headers = Headers::of(&headers, "headers")?;
         let options = convert::headers_options_of(&given(options))?;
-        self.0.write_headers(stream, &headers.fields(), options).map_err(convert::library_error)
+        self.0.raw().write_headers(stream, &headers.fields(), options).map_err(convert::library_error)
     }
 
-    /// HPACK-encodes `headers` and queues PUSH_PROMISE (+ CONTINUATION).
+    /// HPACK-encodes `headers` and queues PUSH_PROMISE (+ CONTINUATION),
+    /// through the escape hatch.
     #[wasm_bindgen(js_name = writePushPromise)]
     pub fn write_push_promise(
         &mut self,
@@ -193,6 +209,7 @@ impl Connection {
         let headers = Headers::of(&headers, "headers")?;
         let pad_length = convert::optional(&given(pad_length), |value| convert::u8_of(value, "padLength"))?;
         self.0
+            .raw()
             .write_push_promise(stream, promised_stream, &headers.fields(), pad_length)
             .map_err(convert::library_error)
     }

@@ -7,9 +7,15 @@ import { test } from 'node:test';
 import { PREFACE, readFrames } from '../../examples/frames.js';
 import { Connection, Pool, defaultConfig, defaultPoolConfig, hex, request } from './build.js';
 
-/** The frames `conn` hands out now, as `[name, flags, stream, payload length]`. */
+/** The frames `conn` hands out now, as `[name, flags, stream, payload length]`
+ * (after the preface and our SETTINGS, which the first frame brings along). */
 function drained(conn) {
-  const { frames, rest } = readFrames(conn.drain());
+  let wire = conn.drain();
+  if (PREFACE.every((byte, i) => wire[i] === byte)) {
+    assert.deepEqual(wire.subarray(PREFACE.length, PREFACE.length + 9), hex('000000 04 00 00000000'));
+    wire = wire.subarray(PREFACE.length + 9);
+  }
+  const { frames, rest } = readFrames(wire);
   assert.equal(rest.length, 0, 'whole frames only');
   return frames.map((frame) => [frame.name, frame.flags, frame.stream, frame.payload.length]);
 }
@@ -33,15 +39,18 @@ test('the defaults are the library defaults', () => {
 
 test('preface and fixed-format frames, byte for byte', () => {
   const conn = new Connection(new Pool());
-  conn.writePreface();
-  assert.deepEqual(conn.drain(), PREFACE);
+  // The preface always carries our SETTINGS (RFC 9113 §3.4).
+  conn.writePreface([[3, 100], [4, 1 << 20]]);
+  const settings = hex('00000c 04 00 00000000  0003 00000064  0004 00100000');
+  assert.deepEqual(conn.drain(), new Uint8Array([...PREFACE, ...settings]));
+  assert.throws(() => conn.writePreface(), { name: 'H2fwError', kind: 'refused' }, 'only once');
   conn.writeFrame({ type: 'settings', settings: [[3, 100], [4, 1 << 20]] });
-  assert.deepEqual(conn.drain(), hex('00000c 04 00 00000000  0003 00000064  0004 00100000'));
+  assert.deepEqual(conn.drain(), settings);
   conn.writeFrame({ type: 'settings-ack' });
   conn.writeFrame({ type: 'window-update', stream: 0, increment: 1 << 20 });
   conn.writeFrame({ type: 'ping', opaqueData: hex('0102030405060708'), ack: true });
   conn.writeFrame({ type: 'goaway', lastStreamId: 7, errorCode: 2, debugData: new TextEncoder().encode('bye') });
-  conn.reset(5, 8);
+  conn.writeFrame({ type: 'rst-stream', stream: 5, errorCode: 8 });
   assert.deepEqual(
     conn.drain(),
     hex(`000000 04 01 00000000
@@ -94,7 +103,7 @@ test('drain(maxBytes) hands out at most that many bytes', () => {
   const conn = new Connection(new Pool());
   conn.writePreface();
   assert.deepEqual(conn.drain(10), PREFACE.subarray(0, 10));
-  assert.deepEqual(conn.drain(), PREFACE.subarray(10));
+  assert.deepEqual(conn.drain(), new Uint8Array([...PREFACE.subarray(10), ...hex('000000 04 00 00000000')]));
 });
 
 test('backpressure: past the stream watermark send takes less, then throws would-block', () => {

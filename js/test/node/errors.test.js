@@ -31,7 +31,7 @@ const CASES = [
   ['stream id reused', (c) => c.openStream(1, request('/')), 'stream-id-invalid', undefined, /stream 1/],
   ['send on a stream never opened', (c) => c.send(9, bytes(1)), 'stream-not-open', undefined, /stream 9/],
   ['body not bytes', (c) => c.send(1, 'text'), 'argument', undefined, /^data: expected a Uint8Array, got "text"/],
-  ['pseudo-header in trailers', (c) => c.finish(1, [[':status', '200']]), 'hpack', 'pseudo-header', /":status"/],
+  ['pseudo-header in trailers', (c) => c.finish(1, [[':status', '200']]), 'refused', 'message', /trailers carry no pseudo-header/],
   ['unknown frame type', (c) => c.writeFrame({ type: 'nope' }), 'argument', undefined, /^frame.type: .* got "nope"/],
   ['unknown frame field', (c) => c.writeFrame({ type: 'settings-ack', ack: true }), 'argument', undefined, /`ack`/],
   ['short ping data', (c) => c.writeFrame({ type: 'ping', opaqueData: bytes(3) }), 'argument', undefined, /^frame.opaqueData: expected 8 bytes, got 3 bytes$/],
@@ -39,7 +39,8 @@ const CASES = [
   ['core type as extension', (c) => c.writeFrame({ type: 'extension', frameType: 1, flags: 0, stream: 1, payload: bytes(0) }), 'frame', 'core-frame-type', /type 0x1/],
   ['stream depends on itself', (c) => c.writeFrame({ type: 'priority', stream: 3, priority: { streamDependency: 3, weight: 1 } }), 'frame', 'self-dependency', /stream 3/],
   ['pad length 300', (c) => c.writeHeaders(3, [['a', 'b']], { padLength: 300 }), 'argument', undefined, /^options.padLength/],
-  ['RST_STREAM on stream 0', (c) => c.reset(0, 8), 'frame', 'stream-id-required', /stream identifier/],
+  ['RST_STREAM on stream 0', (c) => c.reset(0, 8), 'refused', 'state', /RstStream may be sent on a stream that is closed/],
+  ['RST_STREAM on a stream never opened', (c) => c.reset(7, 8), 'refused', 'state', /stream 7: .* idle/],
 ];
 
 for (const [what, call, kind, detail, message] of CASES) {

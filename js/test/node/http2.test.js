@@ -46,8 +46,7 @@ async function upload(pool, port, name, bodies) {
   const answered = new Set();
   const authority = `127.0.0.1:${port}`;
 
-  conn.writePreface();
-  conn.writeFrame({ type: 'settings', settings: [[2, 0]] }); // ENABLE_PUSH 0
+  conn.writePreface([[2, 0]]); // ENABLE_PUSH 0
   for (const [index, stream] of streams.entries()) {
     const headers = [...request(`/upload/${name}/${stream.id}`, authority), ['content-type', 'application/octet-stream']];
     // Every other stream declares its length (a hint for the writer's chunk sizes).
