@@ -8,10 +8,9 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use common::{H2Decoder, PREFACE};
+use common::{H2Decoder, PREFACE, request};
 use h2::frame::Frame as H2;
 use h2fw::conn::{Config, StreamHints};
-use h2fw::hpack::HeaderField;
 use h2fw::pool::PoolConfig;
 use h2fw_host::mix::{Hosting, Sizes, Trace, fleet};
 use h2fw_host::runtime::{Build, ComponentInstance, ComponentWriter, SharedInstance};
@@ -29,20 +28,6 @@ const FIXED: usize = 8 << 20;
 
 fn shared(pool: &PoolConfig, cap: Option<usize>) -> SharedInstance {
     Rc::new(RefCell::new(ComponentInstance::new(Build::Production, pool, cap).unwrap()))
-}
-
-fn request(path: &str) -> [HeaderField<'_>; 4] {
-    let field = |name: &'static str, value: &'static str| HeaderField {
-        name: name.as_bytes(),
-        value: value.as_bytes(),
-        sensitive: false,
-    };
-    [
-        field(":method", "POST"),
-        field(":scheme", "https"),
-        HeaderField { name: b":path", value: path.as_bytes(), sensitive: false },
-        field(":authority", "example.com"),
-    ]
 }
 
 /// Drains everything `writer` gives now into `wire`.

@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{H2Decoder, PREFACE};
+use common::{H2Decoder, PREFACE, request};
 use h2::frame::Frame as H2;
 use h2fw::conn::{Config, StreamHints};
-use h2fw::hpack::HeaderField;
 use h2fw::pool::PoolConfig;
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::writer::{ErrorKind, WriteError, Writer};
@@ -15,20 +14,6 @@ use h2fw_host::writer::{ErrorKind, WriteError, Writer};
 const HEADROOM: usize = 512 << 10;
 /// Bytes per `send` call in the burst.
 const CHUNK: usize = 16 << 10;
-
-fn request(path: &str) -> [HeaderField<'_>; 4] {
-    let field = |name: &'static str, value: &'static str| HeaderField {
-        name: name.as_bytes(),
-        value: value.as_bytes(),
-        sensitive: false,
-    };
-    [
-        field(":method", "POST"),
-        field(":scheme", "https"),
-        HeaderField { name: b":path", value: path.as_bytes(), sensitive: false },
-        field(":authority", "example.com"),
-    ]
-}
 
 /// Limits that let the burst run into the memory cap, not into a watermark or the budget.
 fn config() -> Config {

@@ -164,8 +164,8 @@ impl Connection {
     pub fn apply_peer_goaway(&mut self, last_stream_id: u32, refused: &mut Vec<u32>) -> Result<(), Error> {
         let start = refused.len();
         self.streams.local_above(last_stream_id, refused)?;
-        for i in start..refused.len() {
-            self.forget(refused[i]);
+        for &stream in &refused[start..] {
+            self.forget(stream);
         }
         let last = self.peer.goaway.map_or(last_stream_id, |earlier| earlier.min(last_stream_id));
         self.peer.goaway = Some(last);

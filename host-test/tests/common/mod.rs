@@ -13,6 +13,22 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// A POST request's header fields for `path` on example.com.
+pub fn request(path: &str) -> [h2fw::hpack::HeaderField<'_>; 4] {
+    use h2fw::hpack::HeaderField;
+    let field = |name: &'static str, value: &'static str| HeaderField {
+        name: name.as_bytes(),
+        value: value.as_bytes(),
+        sensitive: false,
+    };
+    [
+        field(":method", "POST"),
+        field(":scheme", "https"),
+        HeaderField { name: b":path", value: path.as_bytes(), sensitive: false },
+        field(":authority", "example.com"),
+    ]
+}
+
 /// The 24-byte client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
