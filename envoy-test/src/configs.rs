@@ -89,7 +89,8 @@ pub struct FilterListener<'a> {
 }
 
 /// Envoy A with the h2fw filter: one VM (`vm_id: h2fw`, VM configuration
-/// `vm`) for all `listeners`.
+/// `vm`) for all `listeners`, whose downstream buffers are limited to
+/// 32 KiB (what a window update of the upstream lets out, see the filter).
 pub fn filter_proxy(filter: &str, vm: &str, listeners: &[FilterListener<'_>]) -> String {
     let mut yaml = String::from(admin());
     yaml.push_str("static_resources:\n  listeners:\n");
@@ -98,6 +99,7 @@ pub fn filter_proxy(filter: &str, vm: &str, listeners: &[FilterListener<'_>]) ->
             yaml,
             r#"  - name: {name}
     address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
+    per_connection_buffer_limit_bytes: 32768
     filter_chains:
     - filters:
       - name: envoy.filters.network.wasm

@@ -107,7 +107,16 @@ impl Envoy {
             .current_dir(&dir)
             .args(["-c", "envoy.yaml", "--concurrency", "1", "--base-id"])
             .arg(next_base_id().to_string())
-            .args(["--admin-address-path", "admin.txt", "-l", "info", "--log-path", "envoy.log"])
+            .args([
+                "--admin-address-path",
+                "admin.txt",
+                "-l",
+                "info",
+                "--log-path",
+                "envoy.log",
+                "--file-flush-interval-msec",
+                "50",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(dir.join("stderr.txt")).expect("creating stderr file"))
@@ -192,14 +201,27 @@ impl Drop for Envoy {
     }
 }
 
-/// A minimal HTTP/1.0 request; the body.
+/// A minimal HTTP/1.1 request (the connection closes after it); the body.
 fn http(addr: SocketAddr, method: &str, path: &str) -> io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: admin\r\nContent-Length: 0\r\n\r\n")?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
-    Ok(text.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_string()))
+    let Some((head, mut body)) = text.split_once("\r\n\r\n") else { return Ok(String::new()) };
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return Ok(body.to_string());
+    }
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].strip_prefix("\r\n").unwrap_or(&rest[size..]);
+    }
+    Ok(out)
 }
 
 /// A TCP echo server on loopback (a thread per connection). A connection

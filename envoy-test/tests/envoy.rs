@@ -50,7 +50,11 @@ impl Topology {
     /// The filter's log line for the tunnel of `stream`'s client, which
     /// must say `reason`.
     fn closed_line(&self, stream: &TcpStream, reason: &str) -> String {
-        let client = format!("client {})", stream.local_addr().expect("local address"));
+        self.closed_line_of(stream.local_addr().expect("local address"), reason)
+    }
+
+    fn closed_line_of(&self, client: std::net::SocketAddr, reason: &str) -> String {
+        let client = format!("client {client})");
         self.a.wait_for_log(&[&client, "closed: ", reason], LOG_TIMEOUT).unwrap_or_else(|| {
             let ours: Vec<_> = self.a.log().lines().filter(|l| l.contains(&client)).map(str::to_string).collect();
             panic!("no log line for {client} closing with {reason:?}; its lines: {ours:#?}")
@@ -165,9 +169,9 @@ fn faults_close_only_their_tunnel_with_the_reason_logged() {
     // The client resets its connection.
     let stream = topology.connect("echo");
     round_trip(&stream, 1000, IO_TIMEOUT).expect("before the reset");
-    let probe = stream.try_clone().expect("clone");
+    let client = stream.local_addr().expect("local address");
     reset(stream);
-    topology.closed_line(&probe, "client closed the connection");
+    topology.closed_line_of(client, "client closed the connection");
     check_healthy("a client reset");
 
     // The upstream sends a malformed frame.

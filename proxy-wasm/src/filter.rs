@@ -10,9 +10,16 @@
 //!   `continue_stream(Downstream)`. Frames due at other times (ACKs,
 //!   WINDOW_UPDATE, DATA unblocked by a window) are appended to the empty
 //!   buffer the same way, from `on_upstream_data` or a tick.
+//!   `continue_stream` takes effect when the callback returns, so the
+//!   buffer must then hold frames only.
 //! - Backpressure: when the tunnel holds `hold_bytes` of the client's
 //!   bytes already, the buffer is left to Envoy, which stops reading the
-//!   client once it passes its per-connection buffer limit.
+//!   client once it passes its per-connection buffer limit, until frames
+//!   must go out (a window opened); then the buffer is taken whole again.
+//!   Held bytes stay bounded when that limit
+//!   (`per_connection_buffer_limit_bytes` of the listener) is no larger
+//!   than what a window update lets out; past twice `hold_bytes` the
+//!   tunnel ends with a typed reason.
 //! - Upstream bytes are parsed in `on_upstream_data`; the buffer toward the
 //!   client is replaced with the DATA payloads.
 //! - Nothing can be written before the client's first byte (the host
@@ -338,9 +345,9 @@ impl Link {
         let mut wire = Vec::new();
         let mut replaced = 0;
         if self.raw > 0 {
-            if !tunnel.can_take(self.raw) {
-                // Envoy keeps the bytes (and stops reading past its limit);
-                // frames wait until a window opens and the tunnel can take them.
+            if !tunnel.can_take(self.raw) && !tunnel.must_write() {
+                // Envoy keeps the bytes (and stops reading past its limit)
+                // until a window opens and frames must go out.
                 return Ok(());
             }
             let bytes = host::get_buffer(BufferType::DownstreamData, self.ours, self.raw)?;

@@ -19,7 +19,6 @@ unsafe extern "C" {
     fn proxy_close_stream(stream: StreamType) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_define_metric(kind: MetricType, name: *const u8, name_len: usize, id: *mut u32) -> u32;
-    fn proxy_record_metric(id: u32, value: u64) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_log(level: LogLevel, message: *const u8, len: usize) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
@@ -85,12 +84,6 @@ pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
     // SAFETY: the host reads `name` and writes `id`.
     let status = unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) };
     (status == OK).then_some(id)
-}
-
-/// Sets a gauge (adds to a counter). Statistics are best effort.
-pub fn record_metric(id: u32, value: u64) {
-    // SAFETY: no pointers.
-    let _ = unsafe { proxy_record_metric(id, value) };
 }
 
 /// Adds `offset` to a counter or gauge. Statistics are best effort.

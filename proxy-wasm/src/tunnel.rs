@@ -46,7 +46,7 @@ pub struct TunnelConfig {
     /// windows (its stream high watermark).
     pub stream_buffer: usize,
     /// Client bytes held in the VM on top of that before the client is
-    /// paused (see [`Tunnel::can_take`]).
+    /// paused (see [`Tunnel::can_take`]); twice as many end the tunnel.
     pub hold_bytes: usize,
     /// Most bytes one tunnel's writer may lease from the pool.
     pub pool_share: Option<usize>,
@@ -109,6 +109,11 @@ pub enum EndReason {
     /// The writer refused (a budget, its share, or VM memory).
     #[error("writer refused: {0}")]
     Writer(WriterError),
+    /// The client's bytes held in the VM reached twice `hold_bytes`: the
+    /// host's buffer limit is above what the upstream's windows let out
+    /// per write (see the filter's documentation).
+    #[error("{held} client bytes held while the upstream's windows are closed (limit {limit})")]
+    HoldExceeded { held: usize, limit: usize },
     /// The pool refused a buffer for upstream or held client bytes.
     #[error("pool refused memory: {0}")]
     Pool(#[from] PoolError),
@@ -149,7 +154,7 @@ impl EndReason {
             Self::Malformed(_) | Self::Protocol(_) | Self::FlowControl { .. } => "protocol_error",
             Self::Hpack(_) | Self::HeaderBlockTooLarge { .. } => "compression_error",
             Self::PeerSettings(_) => "peer_settings",
-            Self::Writer(WriterError::Pool(_)) | Self::Pool(_) | Self::VmMemory => "memory",
+            Self::Writer(WriterError::Pool(_)) | Self::Pool(_) | Self::VmMemory | Self::HoldExceeded { .. } => "memory",
             Self::Writer(_) => "writer",
             Self::Host { .. } => "host",
         }
@@ -162,7 +167,9 @@ impl EndReason {
             Self::Protocol(_) | Self::PeerSettings(_) => error_code::PROTOCOL_ERROR,
             Self::FlowControl { .. } => error_code::FLOW_CONTROL_ERROR,
             Self::Hpack(_) | Self::HeaderBlockTooLarge { .. } => error_code::COMPRESSION_ERROR,
-            Self::Writer(_) | Self::Pool(_) | Self::VmMemory | Self::Host { .. } => error_code::INTERNAL_ERROR,
+            Self::Writer(_) | Self::Pool(_) | Self::VmMemory | Self::Host { .. } | Self::HoldExceeded { .. } => {
+                error_code::INTERNAL_ERROR
+            }
             _ => error_code::NO_ERROR,
         }
     }
@@ -281,6 +288,15 @@ impl Tunnel {
         self.state != State::Ended && (self.inbox.is_empty() || self.inbox.len() + len <= self.hold_bytes)
     }
 
+    /// Whether frames must go out now even if the host's buffer holds
+    /// client bytes beyond `hold_bytes` (which then have to be taken): queued
+    /// frames, or held bytes that a window lets out.
+    pub fn must_write(&self) -> bool {
+        let stats = self.conn.stats();
+        let window_open = stats.conn_window > 0 && self.conn.stream_window(STREAM).is_some_and(|w| w > 0);
+        stats.queued_bytes > 0 || (window_open && (stats.pending_bytes > 0 || !self.inbox.is_empty()))
+    }
+
     /// Takes client bytes: once the tunnel is open and nothing is held, DATA
     /// for as much as the windows allow is framed straight into `wire` and
     /// the writer keeps what fits under its watermark; the rest is held.
@@ -293,6 +309,10 @@ impl Tunnel {
                 Err(WriterError::WouldBlock { .. }) => {}
                 Err(error) => return Err(error.into()),
             }
+        }
+        let limit = self.hold_bytes.saturating_mul(2);
+        if self.inbox.len() + rest.len() > limit && !rest.is_empty() {
+            return Err(EndReason::HoldExceeded { held: self.inbox.len() + rest.len(), limit });
         }
         self.inbox.push(&self.pool, rest)?;
         Ok(())
