@@ -290,10 +290,12 @@ impl Tunnel {
 
     /// Whether frames must go out now even if the host's buffer holds
     /// client bytes beyond `hold_bytes` (which then have to be taken): queued
-    /// frames, or held bytes that a window lets out.
+    /// frames, or (once open) held bytes that a window lets out.
     pub fn must_write(&self) -> bool {
         let stats = self.conn.stats();
-        let window_open = stats.conn_window > 0 && self.conn.stream_window(STREAM).is_some_and(|w| w > 0);
+        let window_open = self.state == State::Open
+            && stats.conn_window > 0
+            && self.conn.stream_window(STREAM).is_some_and(|w| w > 0);
         stats.queued_bytes > 0 || (window_open && (stats.pending_bytes > 0 || !self.inbox.is_empty()))
     }
 
