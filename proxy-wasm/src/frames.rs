@@ -338,7 +338,7 @@ impl FrameReader {
                 if h.flags & flag::ACK != 0 {
                     exact(0, "expected 0 with ACK")?;
                     Frame::SettingsAck
-                } else if len % 6 != 0 {
+                } else if !len.is_multiple_of(6) {
                     return Err(FrameError::Length { kind: name, len, expected: "a multiple of 6" });
                 } else {
                     Frame::Settings { pairs: payload }
