@@ -1,4 +1,4 @@
-//! The component's export glue (wasm32 only): converts between the WIT types
+//! The component's export glue (wasm32-wasip2 only): converts between the WIT types
 //! of `wit/writer.wit` and the library's, and nothing else.
 //!
 //! Every allocation made here on a call path is fallible: a refused
@@ -77,12 +77,69 @@ impl wit::GuestConnection for ConnectionResource {
         self.0.borrow_mut().apply_window_update(stream, increment).map_err(error_to_wit)
     }
 
-    fn write_preface(&self) -> Result<(), wit::Error> {
-        self.0.borrow_mut().write_preface().map_err(error_to_wit)
+    fn apply_peer_headers(&self, stream: u32, end_stream: bool) -> Result<(), wit::Error> {
+        self.0.borrow_mut().apply_peer_headers(stream, end_stream).map_err(error_to_wit)
     }
 
-    fn write_frame(&self, frame: wit::Frame) -> Result<(), wit::Error> {
+    fn apply_peer_end_stream(&self, stream: u32) -> Result<(), wit::Error> {
+        self.0.borrow_mut().apply_peer_end_stream(stream).map_err(error_to_wit)
+    }
+
+    fn apply_peer_reset(&self, stream: u32) -> Result<(), wit::Error> {
+        self.0.borrow_mut().apply_peer_reset(stream).map_err(error_to_wit)
+    }
+
+    fn apply_peer_push_promise(&self, stream: u32, promised: u32) -> Result<(), wit::Error> {
+        self.0.borrow_mut().apply_peer_push_promise(stream, promised).map_err(error_to_wit)
+    }
+
+    fn apply_peer_goaway(&self, last_stream_id: u32) -> Result<Vec<u32>, wit::Error> {
+        let mut refused = Vec::new();
+        self.0.borrow_mut().apply_peer_goaway(last_stream_id, &mut refused).map_err(error_to_wit)?;
+        Ok(refused)
+    }
+
+    fn apply_peer_data(&self, stream: u32, len: u32) -> Result<(), wit::Error> {
+        self.0.borrow_mut().apply_peer_data(stream, len).map_err(error_to_wit)
+    }
+
+    fn write_preface(&self, settings: Vec<wit::Setting>) -> Result<(), wit::Error> {
+        let settings = settings_from_wit(&settings)?;
+        self.0.borrow_mut().write_preface(&settings).map_err(error_to_wit)
+    }
+
+    fn write_settings(&self, settings: Vec<wit::Setting>) -> Result<(), wit::Error> {
+        let settings = settings_from_wit(&settings)?;
+        self.0.borrow_mut().write_settings(&settings).map_err(error_to_wit)
+    }
+
+    fn ack_settings(&self) -> Result<(), wit::Error> {
+        self.0.borrow_mut().ack_settings().map_err(error_to_wit)
+    }
+
+    fn ping(&self, opaque_data: u64, ack: bool) -> Result<(), wit::Error> {
+        self.0.borrow_mut().ping(opaque_data.to_be_bytes(), ack).map_err(error_to_wit)
+    }
+
+    fn goaway(&self, last_stream_id: u32, error_code: u32, debug_data: Vec<u8>) -> Result<(), wit::Error> {
+        self.0.borrow_mut().goaway(last_stream_id, error_code, &debug_data).map_err(error_to_wit)
+    }
+
+    fn window_update(&self, stream: u32, increment: u32) -> Result<(), wit::Error> {
+        self.0.borrow_mut().window_update(stream, increment).map_err(error_to_wit)
+    }
+
+    fn priority(&self, stream: u32, priority: wit::Priority) -> Result<(), wit::Error> {
+        self.0.borrow_mut().priority(stream, priority_from_wit(priority)).map_err(error_to_wit)
+    }
+
+    fn raw_write_preface_magic(&self) -> Result<(), wit::Error> {
+        self.0.borrow_mut().raw().write_preface_magic().map_err(error_to_wit)
+    }
+
+    fn raw_write_frame(&self, frame: wit::Frame) -> Result<(), wit::Error> {
         let mut connection = self.0.borrow_mut();
+        let mut connection = connection.raw();
         let result = match &frame {
             wit::Frame::Data(data) => connection.write_frame(&frame::Frame::Data {
                 stream: data.stream,
@@ -138,7 +195,7 @@ impl wit::GuestConnection for ConnectionResource {
         result.map_err(error_to_wit)
     }
 
-    fn write_headers(
+    fn raw_write_headers(
         &self,
         stream: u32,
         fields: wit::HeaderList,
@@ -150,10 +207,10 @@ impl wit::GuestConnection for ConnectionResource {
             priority: options.priority.map(priority_from_wit),
             pad_length: options.pad_length,
         };
-        self.0.borrow_mut().write_headers(stream, &fields, options).map_err(error_to_wit)
+        self.0.borrow_mut().raw().write_headers(stream, &fields, options).map_err(error_to_wit)
     }
 
-    fn write_push_promise(
+    fn raw_write_push_promise(
         &self,
         stream: u32,
         promised_stream: u32,
@@ -161,7 +218,24 @@ impl wit::GuestConnection for ConnectionResource {
         pad_length: Option<u8>,
     ) -> Result<(), wit::Error> {
         let fields = fields_from_wit(&fields)?;
-        self.0.borrow_mut().write_push_promise(stream, promised_stream, &fields, pad_length).map_err(error_to_wit)
+        self.0.borrow_mut().raw().write_push_promise(stream, promised_stream, &fields, pad_length).map_err(error_to_wit)
+    }
+
+    fn respond(
+        &self,
+        stream: u32,
+        fields: wit::HeaderList,
+        hints: wit::StreamHints,
+        end_stream: bool,
+    ) -> Result<(), wit::Error> {
+        let fields = fields_from_wit(&fields)?;
+        let hints = StreamHints { content_length: hints.content_length };
+        self.0.borrow_mut().respond(stream, &fields, hints, end_stream).map_err(error_to_wit)
+    }
+
+    fn push_promise(&self, stream: u32, promised: u32, fields: wit::HeaderList) -> Result<(), wit::Error> {
+        let fields = fields_from_wit(&fields)?;
+        self.0.borrow_mut().push_promise(stream, promised, &fields).map_err(error_to_wit)
     }
 
     fn open_stream(
@@ -240,6 +314,19 @@ impl wit::GuestConnection for ConnectionResource {
     fn stats(&self) -> wit::Stats {
         stats_to_wit(&self.0.borrow().stats())
     }
+
+    fn stream_state(&self, stream: u32) -> wit::StreamState {
+        use conn::StreamState as S;
+        match self.0.borrow().stream_state(stream) {
+            S::Idle => wit::StreamState::Idle,
+            S::ReservedLocal => wit::StreamState::ReservedLocal,
+            S::ReservedRemote => wit::StreamState::ReservedRemote,
+            S::Open => wit::StreamState::Open,
+            S::HalfClosedLocal => wit::StreamState::HalfClosedLocal,
+            S::HalfClosedRemote => wit::StreamState::HalfClosedRemote,
+            S::Closed => wit::StreamState::Closed,
+        }
+    }
 }
 
 fn pool_config_from_wit(pool: wit::PoolConfig) -> pool::PoolConfig {
@@ -264,6 +351,10 @@ fn pool_config_to_wit(pool: &pool::PoolConfig) -> wit::PoolConfig {
 
 fn config_from_wit(config: wit::Config) -> conn::Config {
     conn::Config {
+        role: match config.role {
+            wit::Role::Client => conn::Role::Client,
+            wit::Role::Server => conn::Role::Server,
+        },
         pool_share: config.pool_share.map(|share| share as usize),
         stream_high_watermark: config.stream_high_watermark as usize,
         conn_high_watermark: config.conn_high_watermark as usize,
@@ -274,6 +365,10 @@ fn config_from_wit(config: wit::Config) -> conn::Config {
 
 fn config_to_wit(config: &conn::Config) -> wit::Config {
     wit::Config {
+        role: match config.role {
+            conn::Role::Client => wit::Role::Client,
+            conn::Role::Server => wit::Role::Server,
+        },
         pool_share: config.pool_share.map(len_to_wit),
         stream_high_watermark: len_to_wit(config.stream_high_watermark),
         conn_high_watermark: len_to_wit(config.conn_high_watermark),
@@ -420,7 +515,26 @@ fn detail_to_wit(error: &conn::Error) -> Result<wit::ErrorDetail, usize> {
         conn::Error::WouldBlock { stream, pending } => {
             D::WouldBlock(wit::WouldBlock { stream: *stream, pending: len_to_wit(*pending) })
         }
+        conn::Error::Refused { stream, rule } => D::Refused(wit::Refusal { stream: *stream, rule: rule_to_wit(rule) }),
     })
+}
+
+fn rule_to_wit(rule: &conn::Rule) -> wit::Rule {
+    use conn::Rule as R;
+    match rule {
+        R::State { .. } => wit::Rule::State,
+        R::ConcurrencyLimit { .. } => wit::Rule::ConcurrencyLimit,
+        R::Push { .. } => wit::Rule::Push,
+        R::HeaderListSize { .. } => wit::Rule::HeaderListSize,
+        R::ExtendedConnect => wit::Rule::ExtendedConnect,
+        R::GoingAway { .. } => wit::Rule::GoingAway,
+        R::GoawayIncrease { .. } => wit::Rule::GoawayIncrease,
+        R::Message { .. } => wit::Rule::Message,
+        R::ContentLength { .. } => wit::Rule::ContentLength,
+        R::Preface { .. } => wit::Rule::Preface,
+        R::ReceiveWindow { .. } => wit::Rule::ReceiveWindow,
+        R::ManagedStream { .. } => wit::Rule::ManagedStream,
+    }
 }
 
 fn frame_error_to_wit(error: &FrameError) -> Result<wit::FrameError, usize> {

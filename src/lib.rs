@@ -7,7 +7,10 @@
 
 #[cfg(feature = "baselines")]
 pub mod baseline;
-#[cfg(target_family = "wasm")]
+// The component glue only where the component is built: on other wasm
+// targets (the wasm-bindgen and proxy-wasm builds) its exports and
+// imports would land in their modules.
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod component;
 pub mod conn;
 pub mod frame;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, anyhow};
 use h2fw::baseline::{Model, ScratchStats};
-use h2fw::conn::{BatchItem, Config, HeadersOptions, Stats, StreamHints};
+use h2fw::conn::{BatchItem, Config, HeadersOptions, Role, Stats, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{ClassStats, PoolConfig, PoolStats};
@@ -394,7 +394,7 @@ fn host_error(error: wasmtime::Error) -> WriteError {
 }
 
 impl ComponentWriter {
-    /// `write-headers` with the header list in the form the WIT carries it:
+    /// `raw-write-headers` with the header list in the form the WIT carries it:
     /// every name and value back to back in `bytes`, and per field its name
     /// length, value length and sensitivity. For hosts that hold header
     /// lists that way; lengths that do not add up to `bytes` are refused
@@ -424,7 +424,7 @@ impl ComponentWriter {
             priority: options.priority.map(priority_to_wit),
             pad_length: options.pad_length,
         };
-        self.call(|guest, store, connection| guest.call_write_headers(store, connection, stream, &fields, options))
+        self.call(|guest, store, connection| guest.call_raw_write_headers(store, connection, stream, &fields, options))
     }
 }
 
@@ -438,16 +438,60 @@ impl Writer for ComponentWriter {
         self.call(|guest, store, connection| guest.call_apply_window_update(store, connection, stream, increment))
     }
 
-    fn write_preface(&mut self) -> Result<(), WriteError> {
-        self.call(|guest, store, connection| guest.call_write_preface(store, connection))
+    fn apply_peer_headers(&mut self, stream: u32, end_stream: bool) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_apply_peer_headers(store, connection, stream, end_stream))
     }
 
-    fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
+    fn apply_peer_end_stream(&mut self, stream: u32) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_apply_peer_end_stream(store, connection, stream))
+    }
+
+    fn apply_peer_reset(&mut self, stream: u32) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_apply_peer_reset(store, connection, stream))
+    }
+
+    fn apply_peer_goaway(&mut self, last_stream_id: u32) -> Result<Vec<u32>, WriteError> {
+        self.call(|guest, store, connection| guest.call_apply_peer_goaway(store, connection, last_stream_id))
+    }
+
+    fn apply_peer_data(&mut self, stream: u32, len: u32) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_apply_peer_data(store, connection, stream, len))
+    }
+
+    fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        let settings = settings_to_wit(settings);
+        self.call(|guest, store, connection| guest.call_write_preface(store, connection, &settings))
+    }
+
+    fn ack_settings(&mut self) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_ack_settings(store, connection))
+    }
+
+    fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError> {
+        let opaque_data = u64::from_be_bytes(opaque_data);
+        self.call(|guest, store, connection| guest.call_ping(store, connection, opaque_data, ack))
+    }
+
+    fn goaway(&mut self, last_stream_id: u32, error_code: u32, debug_data: &[u8]) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| {
+            guest.call_goaway(store, connection, last_stream_id, error_code, debug_data)
+        })
+    }
+
+    fn window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_window_update(store, connection, stream, increment))
+    }
+
+    fn raw_write_preface_magic(&mut self) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_raw_write_preface_magic(store, connection))
+    }
+
+    fn raw_write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
         let frame = frame_to_wit(frame);
-        self.call(|guest, store, connection| guest.call_write_frame(store, connection, &frame))
+        self.call(|guest, store, connection| guest.call_raw_write_frame(store, connection, &frame))
     }
 
-    fn write_headers(
+    fn raw_write_headers(
         &mut self,
         stream: u32,
         fields: &[HeaderField<'_>],
@@ -456,7 +500,7 @@ impl Writer for ComponentWriter {
         self.write_headers_list(stream, fields_to_wit(fields), options)
     }
 
-    fn write_push_promise(
+    fn raw_write_push_promise(
         &mut self,
         stream: u32,
         promised_stream: u32,
@@ -465,8 +509,20 @@ impl Writer for ComponentWriter {
     ) -> Result<(), WriteError> {
         let fields = fields_to_wit(fields);
         self.call(|guest, store, connection| {
-            guest.call_write_push_promise(store, connection, stream, promised_stream, &fields, pad_length)
+            guest.call_raw_write_push_promise(store, connection, stream, promised_stream, &fields, pad_length)
         })
+    }
+
+    fn respond(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError> {
+        let fields = fields_to_wit(fields);
+        let hints = wit::StreamHints { content_length: hints.content_length };
+        self.call(|guest, store, connection| guest.call_respond(store, connection, stream, &fields, hints, end_stream))
     }
 
     fn open_stream(
@@ -574,6 +630,10 @@ fn pool_config_from_wit(pool: &wit::PoolConfig) -> PoolConfig {
 
 fn config_to_wit(config: &Config) -> wit::Config {
     wit::Config {
+        role: match config.role {
+            Role::Client => wit::Role::Client,
+            Role::Server => wit::Role::Server,
+        },
         pool_share: config.pool_share.map(size_to_wit),
         stream_high_watermark: size_to_wit(config.stream_high_watermark),
         conn_high_watermark: size_to_wit(config.conn_high_watermark),
@@ -584,6 +644,10 @@ fn config_to_wit(config: &Config) -> wit::Config {
 
 fn config_from_wit(config: &wit::Config) -> Config {
     Config {
+        role: match config.role {
+            wit::Role::Client => Role::Client,
+            wit::Role::Server => Role::Server,
+        },
         pool_share: config.pool_share.map(|share| share as usize),
         stream_high_watermark: config.stream_high_watermark as usize,
         conn_high_watermark: config.conn_high_watermark as usize,
@@ -681,6 +745,7 @@ fn error_from_wit(error: wit::Error) -> WriteError {
         D::WindowOverflow(_) => ErrorKind::WindowOverflow,
         D::WouldBlock(_) => ErrorKind::WouldBlock,
         D::BatchLength(_) => ErrorKind::BatchLength,
+        D::Refused(_) => ErrorKind::Refused,
     };
     // The guest leaves the message empty only when it had no memory to format it.
     let message = if error.message.is_empty() { format!("{:?}", error.detail) } else { error.message };

@@ -237,9 +237,9 @@ fn run_lines(
 /// Performs one operation on `writer` (nothing is drained).
 pub fn apply(op: &Op, writer: &mut dyn Writer) -> Result<(), ScriptFailure> {
     match op {
-        Op::Preface {} => writer.write_preface()?,
-        Op::Settings { settings } => writer.write_frame(&Frame::Settings { settings })?,
-        Op::SettingsAck {} => writer.write_frame(&Frame::SettingsAck)?,
+        Op::Preface {} => writer.raw_write_preface_magic()?,
+        Op::Settings { settings } => writer.raw_write_frame(&Frame::Settings { settings })?,
+        Op::SettingsAck {} => writer.raw_write_frame(&Frame::SettingsAck)?,
         Op::PeerSettings { settings } => writer.apply_peer_settings(settings)?,
         Op::Headers { stream, headers, end_stream, priority, pad_length } => {
             let options = HeadersOptions {
@@ -247,7 +247,7 @@ pub fn apply(op: &Op, writer: &mut dyn Writer) -> Result<(), ScriptFailure> {
                 priority: priority.map(Priority::from),
                 pad_length: *pad_length,
             };
-            writer.write_headers(*stream, &fields(headers), options)?
+            writer.raw_write_headers(*stream, &fields(headers), options)?
         }
         Op::Data { stream, data, data_b64, repeat, end_stream, pad_length } => {
             let body = match (data, data_b64, repeat) {
@@ -256,41 +256,41 @@ pub fn apply(op: &Op, writer: &mut dyn Writer) -> Result<(), ScriptFailure> {
                 (None, None, Some(repeat)) => vec![repeat.byte; repeat.len],
                 _ => return Err(ScriptFailure::Parse("data: give exactly one of `data`, `data_b64`, `repeat`".into())),
             };
-            writer.write_frame(&Frame::Data {
+            writer.raw_write_frame(&Frame::Data {
                 stream: *stream,
                 data: &body,
                 end_stream: *end_stream,
                 pad_length: *pad_length,
             })?
         }
-        Op::Priority { stream, stream_dependency, weight, exclusive } => writer.write_frame(&Frame::Priority {
+        Op::Priority { stream, stream_dependency, weight, exclusive } => writer.raw_write_frame(&Frame::Priority {
             stream: *stream,
             priority: Priority { stream_dependency: *stream_dependency, weight: *weight, exclusive: *exclusive },
         })?,
         Op::RstStream { stream, error_code } => {
-            writer.write_frame(&Frame::RstStream { stream: *stream, error_code: *error_code })?
+            writer.raw_write_frame(&Frame::RstStream { stream: *stream, error_code: *error_code })?
         }
         Op::PushPromise { stream, promised_stream, headers, pad_length } => {
-            writer.write_push_promise(*stream, *promised_stream, &fields(headers), *pad_length)?
+            writer.raw_write_push_promise(*stream, *promised_stream, &fields(headers), *pad_length)?
         }
         Op::Ping { opaque_data, ack } => {
             let opaque_data = match opaque_data {
                 Some(hex) => parse_opaque_data(hex)?,
                 None => [0; 8],
             };
-            writer.write_frame(&Frame::Ping { opaque_data, ack: *ack })?
+            writer.raw_write_frame(&Frame::Ping { opaque_data, ack: *ack })?
         }
-        Op::Goaway { last_stream_id, error_code, debug_data } => writer.write_frame(&Frame::Goaway {
+        Op::Goaway { last_stream_id, error_code, debug_data } => writer.raw_write_frame(&Frame::Goaway {
             last_stream_id: *last_stream_id,
             error_code: *error_code,
             debug_data: debug_data.as_bytes(),
         })?,
         Op::WindowUpdate { stream, increment } => {
-            writer.write_frame(&Frame::WindowUpdate { stream: *stream, increment: *increment })?
+            writer.raw_write_frame(&Frame::WindowUpdate { stream: *stream, increment: *increment })?
         }
         Op::Raw { frame_type, flags, stream, payload_b64 } => {
             let payload = decode_base64("payload_b64", payload_b64)?;
-            writer.write_frame(&Frame::Extension {
+            writer.raw_write_frame(&Frame::Extension {
                 frame_type: *frame_type,
                 flags: *flags,
                 stream: *stream,

@@ -90,6 +90,8 @@ pub enum ErrorKind {
     WouldBlock,
     /// Batch lengths past the batch's data.
     BatchLength,
+    /// A protocol rule would be broken (the message names it).
+    Refused,
 }
 
 /// Why a writer call failed.
@@ -123,6 +125,7 @@ impl From<Error> for WriteError {
             Error::WindowOverflow { .. } => ErrorKind::WindowOverflow,
             Error::WouldBlock { .. } => ErrorKind::WouldBlock,
             Error::BatchLength { .. } => ErrorKind::BatchLength,
+            Error::Refused { .. } => ErrorKind::Refused,
         };
         WriteError::Rejected { kind, message: error.to_string() }
     }
@@ -134,26 +137,54 @@ pub trait Writer {
     fn apply_peer_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError>;
     /// Peer WINDOW_UPDATE.
     fn apply_window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError>;
-    /// Client preface.
-    fn write_preface(&mut self) -> Result<(), WriteError>;
-    /// One raw frame (DATA not flow-controlled).
-    fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError>;
-    /// HEADERS (+ CONTINUATION).
-    fn write_headers(
+    /// Peer HEADERS on a stream.
+    fn apply_peer_headers(&mut self, stream: u32, end_stream: bool) -> Result<(), WriteError>;
+    /// Peer END_STREAM on DATA.
+    fn apply_peer_end_stream(&mut self, stream: u32) -> Result<(), WriteError>;
+    /// Peer RST_STREAM.
+    fn apply_peer_reset(&mut self, stream: u32) -> Result<(), WriteError>;
+    /// Peer GOAWAY; returns the refused streams of this end.
+    fn apply_peer_goaway(&mut self, last_stream_id: u32) -> Result<Vec<u32>, WriteError>;
+    /// Peer DATA received (off our receive windows).
+    fn apply_peer_data(&mut self, stream: u32, len: u32) -> Result<(), WriteError>;
+    /// The preface with our SETTINGS.
+    fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError>;
+    /// SETTINGS acknowledgement.
+    fn ack_settings(&mut self) -> Result<(), WriteError>;
+    /// PING (or its acknowledgement).
+    fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError>;
+    /// GOAWAY.
+    fn goaway(&mut self, last_stream_id: u32, error_code: u32, debug_data: &[u8]) -> Result<(), WriteError>;
+    /// WINDOW_UPDATE for what the peer may send.
+    fn window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError>;
+    /// Escape hatch: the client preface magic alone.
+    fn raw_write_preface_magic(&mut self) -> Result<(), WriteError>;
+    /// Escape hatch: one frame as given (DATA not flow-controlled).
+    fn raw_write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError>;
+    /// Escape hatch: HEADERS (+ CONTINUATION).
+    fn raw_write_headers(
         &mut self,
         stream: u32,
         fields: &[HeaderField<'_>],
         options: HeadersOptions,
     ) -> Result<(), WriteError>;
-    /// PUSH_PROMISE (+ CONTINUATION).
-    fn write_push_promise(
+    /// Escape hatch: PUSH_PROMISE (+ CONTINUATION).
+    fn raw_write_push_promise(
         &mut self,
         stream: u32,
         promised_stream: u32,
         fields: &[HeaderField<'_>],
         pad_length: Option<u8>,
     ) -> Result<(), WriteError>;
-    /// Open a flow-controlled stream.
+    /// A server's response on a stream whose HEADERS are due.
+    fn respond(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError>;
+    /// Open a stream with a request.
     fn open_stream(
         &mut self,
         stream: u32,
@@ -197,28 +228,69 @@ impl Writer for Connection {
     fn apply_window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError> {
         Ok(Connection::apply_window_update(self, stream, increment)?)
     }
-    fn write_preface(&mut self) -> Result<(), WriteError> {
-        Ok(Connection::write_preface(self)?)
+    fn apply_peer_headers(&mut self, stream: u32, end_stream: bool) -> Result<(), WriteError> {
+        Ok(Connection::apply_peer_headers(self, stream, end_stream)?)
     }
-    fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
-        Ok(Connection::write_frame(self, frame)?)
+    fn apply_peer_end_stream(&mut self, stream: u32) -> Result<(), WriteError> {
+        Ok(Connection::apply_peer_end_stream(self, stream)?)
     }
-    fn write_headers(
+    fn apply_peer_reset(&mut self, stream: u32) -> Result<(), WriteError> {
+        Ok(Connection::apply_peer_reset(self, stream)?)
+    }
+    fn apply_peer_goaway(&mut self, last_stream_id: u32) -> Result<Vec<u32>, WriteError> {
+        let mut refused = Vec::new();
+        Connection::apply_peer_goaway(self, last_stream_id, &mut refused)?;
+        Ok(refused)
+    }
+    fn apply_peer_data(&mut self, stream: u32, len: u32) -> Result<(), WriteError> {
+        Ok(Connection::apply_peer_data(self, stream, len)?)
+    }
+    fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        Ok(Connection::write_preface(self, settings)?)
+    }
+    fn ack_settings(&mut self) -> Result<(), WriteError> {
+        Ok(Connection::ack_settings(self)?)
+    }
+    fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError> {
+        Ok(Connection::ping(self, opaque_data, ack)?)
+    }
+    fn goaway(&mut self, last_stream_id: u32, error_code: u32, debug_data: &[u8]) -> Result<(), WriteError> {
+        Ok(Connection::goaway(self, last_stream_id, error_code, debug_data)?)
+    }
+    fn window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError> {
+        Ok(Connection::window_update(self, stream, increment)?)
+    }
+    fn raw_write_preface_magic(&mut self) -> Result<(), WriteError> {
+        Ok(self.raw().write_preface_magic()?)
+    }
+    fn raw_write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
+        Ok(self.raw().write_frame(frame)?)
+    }
+    fn raw_write_headers(
         &mut self,
         stream: u32,
         fields: &[HeaderField<'_>],
         options: HeadersOptions,
     ) -> Result<(), WriteError> {
-        Ok(Connection::write_headers(self, stream, fields, options)?)
+        Ok(self.raw().write_headers(stream, fields, options)?)
     }
-    fn write_push_promise(
+    fn raw_write_push_promise(
         &mut self,
         stream: u32,
         promised_stream: u32,
         fields: &[HeaderField<'_>],
         pad_length: Option<u8>,
     ) -> Result<(), WriteError> {
-        Ok(Connection::write_push_promise(self, stream, promised_stream, fields, pad_length)?)
+        Ok(self.raw().write_push_promise(stream, promised_stream, fields, pad_length)?)
+    }
+    fn respond(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError> {
+        Ok(Connection::respond(self, stream, fields, hints, end_stream)?)
     }
     fn open_stream(
         &mut self,

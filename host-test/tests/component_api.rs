@@ -52,30 +52,34 @@ type Call = fn(&mut dyn Writer) -> Result<(), WriteError>;
 /// One invalid call per error case the host can provoke, with the kind it must get.
 fn invalid_calls() -> Vec<(&'static str, ErrorKind, Call)> {
     vec![
-        ("window increment 0", ErrorKind::Frame, |w| w.write_frame(&Frame::WindowUpdate { stream: 0, increment: 0 })),
-        ("stream id 0 on DATA", ErrorKind::Frame, |w| {
-            w.write_frame(&Frame::Data { stream: 0, data: b"x", end_stream: false, pad_length: None })
+        ("window increment 0", ErrorKind::Frame, |w| {
+            w.raw_write_frame(&Frame::WindowUpdate { stream: 0, increment: 0 })
         }),
-        ("reserved bit", ErrorKind::Frame, |w| w.write_frame(&Frame::RstStream { stream: 1 << 31, error_code: 0 })),
+        ("stream id 0 on DATA", ErrorKind::Frame, |w| {
+            w.raw_write_frame(&Frame::Data { stream: 0, data: b"x", end_stream: false, pad_length: None })
+        }),
+        ("reserved bit", ErrorKind::Frame, |w| w.raw_write_frame(&Frame::RstStream { stream: 1 << 31, error_code: 0 })),
         ("self dependency", ErrorKind::Frame, |w| {
             let priority = Priority { stream_dependency: 3, weight: 0, exclusive: false };
-            w.write_frame(&Frame::Priority { stream: 3, priority })
+            w.raw_write_frame(&Frame::Priority { stream: 3, priority })
         }),
         ("core extension type", ErrorKind::Frame, |w| {
-            w.write_frame(&Frame::Extension { frame_type: 1, flags: 0, stream: 1, payload: b"" })
+            w.raw_write_frame(&Frame::Extension { frame_type: 1, flags: 0, stream: 1, payload: b"" })
         }),
         ("ENABLE_PUSH 2", ErrorKind::Frame, |w| w.apply_peer_settings(&[(2, 2)])),
         ("MAX_FRAME_SIZE too small", ErrorKind::Frame, |w| w.apply_peer_settings(&[(5, 100)])),
         ("uppercase name", ErrorKind::Hpack, |w| {
-            w.write_headers(1, &[field(":method", "GET"), field("X-Upper", "v")], HeadersOptions::default())
+            w.raw_write_headers(1, &[field(":method", "GET"), field("X-Upper", "v")], HeadersOptions::default())
         }),
         ("connection header", ErrorKind::Hpack, |w| {
-            w.write_headers(1, &[field("connection", "close")], HeadersOptions::default())
+            w.raw_write_headers(1, &[field("connection", "close")], HeadersOptions::default())
         }),
         ("pseudo after regular", ErrorKind::Hpack, |w| {
-            w.write_headers(1, &[field("accept", "*/*"), field(":path", "/")], HeadersOptions::default())
+            w.raw_write_headers(1, &[field("accept", "*/*"), field(":path", "/")], HeadersOptions::default())
         }),
-        ("value with CR", ErrorKind::Hpack, |w| w.write_headers(1, &[field("x-a", "a\rb")], HeadersOptions::default())),
+        ("value with CR", ErrorKind::Hpack, |w| {
+            w.raw_write_headers(1, &[field("x-a", "a\rb")], HeadersOptions::default())
+        }),
         ("send on a stream never opened", ErrorKind::StreamNotOpen, |w| w.send(99, b"data").map(drop)),
         ("open stream 0", ErrorKind::StreamIdInvalid, |w| w.open_stream(0, &request(), StreamHints::default(), false)),
         ("open a stream again", ErrorKind::StreamIdInvalid, |w| {
@@ -98,7 +102,7 @@ fn invalid_calls() -> Vec<(&'static str, ErrorKind, Call)> {
         }),
         ("header block larger than the largest class", ErrorKind::TooLarge, |w| {
             let value = "v".repeat(100 << 10);
-            w.write_headers(1, &[field(":method", "GET"), field("x-big", &value)], HeadersOptions::default())
+            w.raw_write_headers(1, &[field(":method", "GET"), field("x-big", &value)], HeadersOptions::default())
         }),
     ]
 }
@@ -126,7 +130,7 @@ fn errors_are_the_library_errors_and_leave_the_connection_usable() {
 
         // Still usable, and still in step with the library.
         for writer in [&mut native as &mut dyn Writer, &mut component] {
-            writer.write_frame(&Frame::Ping { opaque_data: *b"stillok!", ack: false }).unwrap();
+            writer.raw_write_frame(&Frame::Ping { opaque_data: *b"stillok!", ack: false }).unwrap();
         }
         let bytes = drain_all(&mut native);
         let ping = [&[0, 0, 8, 6, 0, 0, 0, 0, 0][..], b"stillok!"].concat();
@@ -139,7 +143,7 @@ fn errors_are_the_library_errors_and_leave_the_connection_usable() {
 fn statistics_are_the_library_statistics() {
     let (mut native, mut component) = pair(small_config(), small_pool());
     for writer in [&mut native as &mut dyn Writer, &mut component] {
-        writer.write_preface().unwrap();
+        writer.write_preface(&[]).unwrap();
         writer.open_stream(1, &request(), StreamHints { content_length: Some(10_000) }, false).unwrap();
         writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
         writer.send(1, &[1; 3000]).unwrap();
@@ -203,7 +207,7 @@ fn send_and_drain_hands_out_what_the_library_does() {
         writer.apply_peer_settings(&[(4, 10_000)]).unwrap();
         writer.open_stream(1, &request(), StreamHints::default(), false).unwrap();
         writer.open_stream(3, &request(), StreamHints::default(), false).unwrap();
-        writer.write_frame(&Frame::Ping { opaque_data: *b"queued!!", ack: false }).unwrap();
+        writer.raw_write_frame(&Frame::Ping { opaque_data: *b"queued!!", ack: false }).unwrap();
         // Output queued ahead, a write within the window, one past it (the
         // rest waits, up to the 4096-byte stream watermark), a refused one.
         assert_eq!(writer.send_and_drain(1, &[1; 3000], wire).unwrap(), 3000);
@@ -256,7 +260,7 @@ fn a_header_list_whose_lengths_do_not_add_up_is_refused_with_a_typed_error() {
     }
     component.write_headers_flat(1, bytes, &good, HeadersOptions::default()).unwrap();
     let mut native = Connection::new(Config::default(), &Pool::default());
-    native.write_headers(1, &request_get(), HeadersOptions::default()).unwrap();
+    native.raw_write_headers(1, &request_get(), HeadersOptions::default()).unwrap();
     assert_eq!(drain_all(&mut component), drain_all(&mut native));
 }
 

@@ -204,8 +204,8 @@ fn run_client(
     tcp.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     tcp.set_nodelay(true).unwrap();
     let mut writer = ComponentWriter::new(&Config::default(), &PoolConfig::default(), None).unwrap();
-    writer.write_preface().unwrap();
-    writer.write_frame(&Frame::Settings { settings: &[(2, 0)] }).unwrap();
+    writer.write_preface(&[]).unwrap();
+    writer.raw_write_frame(&Frame::Settings { settings: &[(2, 0)] }).unwrap();
 
     let mut offsets = vec![0usize; uploads.len()];
     let mut finished = vec![false; uploads.len()];
@@ -250,7 +250,7 @@ fn run_client(
                         .map(|s| (u16::from_be_bytes([s[0], s[1]]), u32::from_be_bytes([s[2], s[3], s[4], s[5]])))
                         .collect();
                     writer.apply_peer_settings(&settings).unwrap();
-                    writer.write_frame(&Frame::SettingsAck).unwrap();
+                    writer.raw_write_frame(&Frame::SettingsAck).unwrap();
                     settled = true;
                 }
                 8 => {
@@ -262,7 +262,7 @@ fn run_client(
                 // PING: answer it (RFC 9113 §6.7).
                 6 if frame.flags & 1 == 0 => {
                     let opaque_data = frame.payload[..8].try_into().unwrap();
-                    writer.write_frame(&Frame::Ping { opaque_data, ack: true }).unwrap();
+                    writer.raw_write_frame(&Frame::Ping { opaque_data, ack: true }).unwrap();
                 }
                 _ => {}
             }

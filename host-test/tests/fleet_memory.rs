@@ -66,6 +66,7 @@ fn bodies(wire: &[u8], streams: &[u32]) -> Vec<(Vec<u8>, bool)> {
                 out[index].0.extend_from_slice(data.payload());
                 out[index].1 = data.is_end_stream();
             }
+            H2::Settings(_) => {}
             other => panic!("unexpected frame {other:?}"),
         }
     }
@@ -119,7 +120,7 @@ fn a_connection_at_its_share_gets_backpressure_while_another_carries_on() {
     let mut wires = [Vec::new(), Vec::new()];
     let mut sent = [0usize; 2];
     for (writer, wire) in [&mut a, &mut b].into_iter().zip(&mut wires) {
-        writer.write_preface().unwrap();
+        writer.write_preface(&[]).unwrap();
         // The peer grants no window yet: every body byte waits in the pool.
         writer.apply_peer_settings(&[(4, 0)]).unwrap();
         writer.open_stream(1, &request("/up"), StreamHints::default(), false).unwrap();
@@ -180,7 +181,7 @@ fn a_memory_cap_on_a_shared_instance_gives_typed_errors_and_every_connection_rec
     let mut wires = vec![Vec::new(); connections];
     let mut sent = vec![0usize; connections];
     for (writer, wire) in writers.iter_mut().zip(&mut wires) {
-        writer.write_preface().unwrap();
+        writer.write_preface(&[]).unwrap();
         writer.apply_peer_settings(&[(4, (1 << 31) - 1)]).unwrap();
         writer.open_stream(1, &request("/burst"), StreamHints::default(), false).unwrap();
         drain_all(writer, wire);

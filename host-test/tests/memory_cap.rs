@@ -78,7 +78,7 @@ fn capped_memory_gives_typed_errors_and_the_connection_recovers() {
     let cap = initial + HEADROOM;
     let mut writer = ComponentWriter::new(&config(), &pool(), Some(cap)).unwrap();
     let mut wire = Vec::new();
-    writer.write_preface().unwrap();
+    writer.write_preface(&[]).unwrap();
     // Let stream windows take everything, so that DATA only waits on the connection window.
     writer.apply_peer_settings(&[(4, (1 << 31) - 1)]).unwrap();
     let streams = [1u32, 3, 5, 7];
@@ -157,6 +157,7 @@ fn capped_memory_gives_typed_errors_and_the_connection_recovers() {
                 received[index].extend_from_slice(data.payload());
                 ended[index] = data.is_end_stream();
             }
+            H2::Settings(_) => {}
             other => panic!("unexpected frame {other:?}"),
         }
     }

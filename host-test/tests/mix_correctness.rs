@@ -130,28 +130,67 @@ impl Writer for Tampering {
     fn apply_window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError> {
         Writer::apply_window_update(&mut self.inner, stream, increment)
     }
-    fn write_preface(&mut self) -> Result<(), WriteError> {
-        Writer::write_preface(&mut self.inner)
+    fn apply_peer_headers(&mut self, stream: u32, end_stream: bool) -> Result<(), WriteError> {
+        Writer::apply_peer_headers(&mut self.inner, stream, end_stream)
     }
-    fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
-        Writer::write_frame(&mut self.inner, frame)
+    fn apply_peer_end_stream(&mut self, stream: u32) -> Result<(), WriteError> {
+        Writer::apply_peer_end_stream(&mut self.inner, stream)
     }
-    fn write_headers(
+    fn apply_peer_reset(&mut self, stream: u32) -> Result<(), WriteError> {
+        Writer::apply_peer_reset(&mut self.inner, stream)
+    }
+    fn apply_peer_goaway(&mut self, last_stream_id: u32) -> Result<Vec<u32>, WriteError> {
+        Writer::apply_peer_goaway(&mut self.inner, last_stream_id)
+    }
+    fn apply_peer_data(&mut self, stream: u32, len: u32) -> Result<(), WriteError> {
+        Writer::apply_peer_data(&mut self.inner, stream, len)
+    }
+    fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        Writer::write_preface(&mut self.inner, settings)
+    }
+    fn ack_settings(&mut self) -> Result<(), WriteError> {
+        Writer::ack_settings(&mut self.inner)
+    }
+    fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError> {
+        Writer::ping(&mut self.inner, opaque_data, ack)
+    }
+    fn goaway(&mut self, last_stream_id: u32, error_code: u32, debug_data: &[u8]) -> Result<(), WriteError> {
+        Writer::goaway(&mut self.inner, last_stream_id, error_code, debug_data)
+    }
+    fn window_update(&mut self, stream: u32, increment: u32) -> Result<(), WriteError> {
+        Writer::window_update(&mut self.inner, stream, increment)
+    }
+    fn raw_write_preface_magic(&mut self) -> Result<(), WriteError> {
+        Writer::raw_write_preface_magic(&mut self.inner)
+    }
+    fn raw_write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
+        Writer::raw_write_frame(&mut self.inner, frame)
+    }
+    fn raw_write_headers(
         &mut self,
         stream: u32,
         fields: &[HeaderField<'_>],
         options: HeadersOptions,
     ) -> Result<(), WriteError> {
-        Writer::write_headers(&mut self.inner, stream, fields, options)
+        Writer::raw_write_headers(&mut self.inner, stream, fields, options)
     }
-    fn write_push_promise(
+    fn raw_write_push_promise(
         &mut self,
         stream: u32,
         promised: u32,
         fields: &[HeaderField<'_>],
         pad: Option<u8>,
     ) -> Result<(), WriteError> {
-        Writer::write_push_promise(&mut self.inner, stream, promised, fields, pad)
+        Writer::raw_write_push_promise(&mut self.inner, stream, promised, fields, pad)
+    }
+    fn respond(
+        &mut self,
+        stream: u32,
+        fields: &[HeaderField<'_>],
+        hints: StreamHints,
+        end_stream: bool,
+    ) -> Result<(), WriteError> {
+        Writer::respond(&mut self.inner, stream, fields, hints, end_stream)
     }
     fn open_stream(
         &mut self,

@@ -9,11 +9,18 @@ use bytes::buf::UninitSlice;
 use crate::frame::{Frame, FrameError};
 use crate::pool::{PoolBuf, PoolError, PoolShare};
 
+/// Room kept outside the pool for the ACKs a peer is owed at once (a
+/// SETTINGS ACK is 9 bytes, a PING ACK 17).
+const CONTROL_RESERVE: usize = 64;
+
 /// Chunks in wire order. Every chunk but the last is full; the first may be
-/// partly drained already (`read`).
+/// partly drained already (`read`). Control frames that found no chunk wait
+/// in `control`, after the chunks.
 #[derive(Debug)]
 pub(super) struct OutputQueue {
     chunks: VecDeque<PoolBuf>,
+    /// The reserve: ACKs queued when the pool refused a chunk.
+    control: Vec<u8>,
     /// Bytes of the first chunk already handed to the host.
     read: usize,
     /// Bytes queued (written, not yet drained).
@@ -24,7 +31,23 @@ pub(super) struct OutputQueue {
 
 impl OutputQueue {
     pub(super) fn new(chunk_len: usize) -> Self {
-        Self { chunks: VecDeque::new(), read: 0, len: 0, chunk_len }
+        let mut control = Vec::new();
+        // Without the reserve, ACKs need a chunk like any frame.
+        let _ = control.try_reserve_exact(CONTROL_RESERVE);
+        Self { chunks: VecDeque::new(), control, read: 0, len: 0, chunk_len }
+    }
+
+    /// Writes a small control `frame` into the reserve (no allocation);
+    /// refused when the reserve is full. It goes out after the chunks.
+    pub(super) fn push_reserved_control(&mut self, frame: &Frame<'_>, max_frame_size: u32) -> Result<(), FrameError> {
+        let needed = frame.validate(max_frame_size)?;
+        let available = self.control.capacity() - self.control.len();
+        if needed > available {
+            return Err(FrameError::BufferTooSmall { needed, available });
+        }
+        let written = frame.encode(&mut self.control, max_frame_size)?;
+        self.len += written;
+        Ok(())
     }
 
     /// Bytes queued.
@@ -111,6 +134,7 @@ impl OutputQueue {
         for chunk in self.chunks.drain(..) {
             pool.release(chunk);
         }
+        self.control.clear();
         self.read = 0;
         self.len = 0;
     }
@@ -135,6 +159,13 @@ impl OutputQueue {
                 }
                 self.read = 0;
             }
+        }
+        if self.chunks.is_empty() && moved < max && !self.control.is_empty() {
+            let n = self.control.len().min(max - moved);
+            out.extend_from_slice(&self.control[..n]);
+            self.control.drain(..n);
+            self.len -= n;
+            moved += n;
         }
         moved
     }

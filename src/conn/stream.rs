@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::hpack::{HeaderField, HpackError};
+use crate::hpack::HeaderField;
 use crate::pool::{PoolBuf, PoolError, PoolShare};
 
 /// Largest pending chunk of a stream without a large declared body.
@@ -155,14 +155,18 @@ pub(super) fn chunk_len(large_body: bool, to_copy: usize, pending: usize) -> usi
     to_copy.max(pending / 4).clamp(1, cap)
 }
 
-/// One flow-controlled stream that can still send (kept small: a
-/// connection may hold 100 000 of them).
+/// One stream that is not closed (kept small: a connection may hold
+/// 100 000 of them): both ends' sides, and what this end still sends.
 #[derive(Debug)]
 pub(super) struct Stream {
+    /// This end's side.
+    pub(super) send: super::state::Send,
+    /// The peer's side.
+    pub(super) recv: super::state::Recv,
     /// Send window (negative after a SETTINGS decrease).
     pub(super) window: i64,
     pub(super) pending: Pending,
-    /// Set by `finish` while bytes are still pending.
+    /// How the body ends once its pending bytes are framed (set by `finish`).
     pub(super) finish: Option<Finish>,
     /// Declared a Content-Length above [`STREAM_CHUNK_CAP`].
     pub(super) large_body: bool,
@@ -171,14 +175,23 @@ pub(super) struct Stream {
 }
 
 impl Stream {
-    pub(super) fn new(window: i64, content_length: Option<u64>, pending: Pending) -> Self {
+    /// A stream whose sides are `send` and `recv`, with send `window`.
+    pub(super) fn new(
+        send: super::state::Send,
+        recv: super::state::Recv,
+        window: i64,
+        content_length: Option<u64>,
+        pending: Pending,
+    ) -> Self {
         let large_body = content_length.is_some_and(|declared| declared > STREAM_CHUNK_CAP as u64);
-        Self { window, pending, finish: None, large_body, in_ring: false }
+        Self { send, recv, window, pending, finish: None, large_body, in_ring: false }
     }
 
-    /// Whether the stream can frame DATA now (connection window aside).
+    /// Whether the stream has a DATA frame to frame now (connection window
+    /// aside): pending bytes, or an empty END_STREAM, and a positive window
+    /// (RFC 9113 §6.9: no flow-controlled frame, empty or not, otherwise).
     pub(super) fn sendable(&self) -> bool {
-        self.window > 0 && !self.pending.is_empty()
+        self.window > 0 && (!self.pending.is_empty() || self.finish == Some(Finish::EndStream))
     }
 }
 
@@ -237,17 +250,6 @@ impl Trailers {
             rest = tail;
         }
         Ok(fields)
-    }
-
-    /// Refuses pseudo-header fields, which trailers must not carry (RFC 9113 §8.1).
-    pub(super) fn check_no_pseudo(fields: &[HeaderField<'_>]) -> Result<(), HpackError> {
-        match fields.iter().find(|f| f.name.first() == Some(&b':')) {
-            Some(f) => Err(HpackError::PseudoHeader {
-                name: String::from_utf8_lossy(f.name).into_owned(),
-                reason: "is not allowed in trailers",
-            }),
-            None => Ok(()),
-        }
     }
 }
 #[cfg(test)]

@@ -97,16 +97,18 @@ fn is_connection_specific(field: &HeaderField<'_>) -> bool {
     }
 }
 
-/// RFC 9113 §8.2.1: no NUL, CR or LF anywhere; no SP or HTAB at either end.
+/// RFC 9113 §8.2.1 and RFC 9110 §5.5: no control byte but HTAB anywhere
+/// (no NUL, CR or LF above all); no SP or HTAB at either end.
 fn check_value(field: &HeaderField<'_>) -> Result<(), HpackError> {
     let error = |reason| Err(HpackError::InvalidValue { name: lossy(field.name), reason });
     let value = field.value;
-    if any_word(value, has_byte_below_0e) {
-        match value.iter().find(|&&b| b == 0 || b == b'\r' || b == b'\n') {
+    if any_word(value, has_control_byte) {
+        match value.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
             Some(0) => return error("contains NUL"),
             Some(b'\r') => return error("contains CR"),
-            Some(_) => return error("contains LF"),
-            None => {} // an HTAB or another allowed control byte
+            Some(b'\n') => return error("contains LF"),
+            Some(_) => return error("contains a control byte (RFC 9110 §5.5)"),
+            None => {} // an HTAB
         }
     }
     if value.first().is_some_and(|&b| b == b' ' || b == b'\t') {
@@ -155,14 +157,15 @@ fn last_word(bytes: &[u8]) -> u64 {
     }
 }
 
-/// Non-zero exactly when some byte of `word` is below 0x0e. The lowest such
-/// byte wraps in `word - 0x0e…0e` to a high bit that `!word` keeps; with no
-/// such byte nothing borrows, and a difference byte with its high bit set
-/// comes from a byte of 0x80 or more, whose high bit `!word` clears. Zero
-/// proves `word` free of NUL (0x00), LF (0x0a) and CR (0x0d); HTAB (0x09)
-/// and the other low controls a value may hold take the exact check.
-fn has_byte_below_0e(word: u64) -> u64 {
-    word.wrapping_sub(ONES * 0x0e) & !word & HIGHS
+/// Non-zero when some byte of `word` is below 0x20 or is 0x7f (DEL). The
+/// lowest byte below 0x20 wraps in `word - 0x20…20` to a high bit that
+/// `!word` keeps (a byte of 0x80 or more sets no bit: `!word` clears its
+/// high bit); DEL is a zero byte of `word ^ 0x7f…7f`, found the same way.
+/// Zero proves `word` free of control bytes; HTAB (0x09), which a value
+/// may hold, takes the exact check.
+fn has_control_byte(word: u64) -> u64 {
+    let del = word ^ (ONES * 0x7f);
+    (word.wrapping_sub(ONES * 0x20) & !word | del.wrapping_sub(ONES) & !del) & HIGHS
 }
 
 /// Non-zero when some byte of `word` is not `-`, `^`, `_`, `` ` `` or
@@ -219,8 +222,9 @@ mod tests {
     use super::*;
 
     /// Bytes that are not below 0x0e, by a byte-by-byte reading of the test.
-    fn is_below_0e(b: u8) -> bool {
-        b < 0x0e
+    /// The set `has_control_byte` flags, spelled out.
+    fn is_control(b: u8) -> bool {
+        b < 0x20 || b == 0x7f
     }
 
     /// The set `has_uncommon_name_byte` clears, spelled out.
@@ -234,14 +238,14 @@ mod tests {
     /// hide another).
     #[test]
     fn word_tests_match_their_byte_definitions() {
-        for filler in [b'a', b'-', b'z', 0x00, 0x0d, 0x0e, b'/', b'A', 0x7f, 0x80, 0xff] {
+        for filler in [b'a', b'-', b'z', 0x00, 0x0d, 0x1f, 0x20, b'/', b'A', 0x7e, 0x7f, 0x80, 0xff] {
             for pos in 0..8 {
                 for b in 0..=255u8 {
                     let mut bytes = [filler; 8];
                     bytes[pos] = b;
                     let word = u64::from_le_bytes(bytes);
-                    let below = bytes.iter().any(|&b| is_below_0e(b));
-                    assert_eq!(has_byte_below_0e(word) != 0, below, "{bytes:?}");
+                    let control = bytes.iter().any(|&b| is_control(b));
+                    assert_eq!(has_control_byte(word) != 0, control, "{bytes:?}");
                     let uncommon = bytes.iter().any(|&b| !is_common_name_byte(b));
                     assert_eq!(has_uncommon_name_byte(word) != 0, uncommon, "{bytes:?}");
                 }
@@ -256,12 +260,12 @@ mod tests {
     fn any_word_sees_each_byte_and_no_other() {
         for filler in [b'a', 0xff] {
             for len in 0..=24 {
-                assert!(!any_word(&vec![filler; len], has_byte_below_0e), "len {len}");
+                assert!(!any_word(&vec![filler; len], has_control_byte), "len {len}");
                 for pos in 0..len {
                     for b in 0..=255u8 {
                         let mut bytes = vec![filler; len];
                         bytes[pos] = b;
-                        assert_eq!(any_word(&bytes, has_byte_below_0e), is_below_0e(b), "{bytes:?}");
+                        assert_eq!(any_word(&bytes, has_control_byte), is_control(b), "{bytes:?}");
                     }
                 }
             }
@@ -302,6 +306,7 @@ mod tests {
                 0 => return error("contains NUL"),
                 b'\r' => return error("contains CR"),
                 b'\n' => return error("contains LF"),
+                0x01..=0x08 | 0x0a..=0x1f | 0x7f => return error("contains a control byte (RFC 9110 §5.5)"),
                 _ => {}
             }
         }

@@ -181,7 +181,7 @@ pub fn headers(side: Side, corpus: &Corpus) -> anyhow::Result<Duration> {
         out.clear();
         let (written, took) = clock::time(|| {
             blocks.iter().enumerate().try_for_each(|(index, fields)| {
-                writer.write_headers(1 + 2 * index as u32, fields, HeadersOptions::default())?;
+                writer.raw_write_headers(1 + 2 * index as u32, fields, HeadersOptions::default())?;
                 writer.drain(DRAIN_ALL, &mut out).map(drop)
             })
         });

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use h2fw::conn::{Stats, StreamHints};
-use h2fw::frame::{Frame, setting};
+use h2fw::frame::setting;
 use h2fw::hpack::HeaderField;
 
 use super::peer::{Peer, Violation};
@@ -127,6 +127,7 @@ pub struct Run<'w> {
     idle_ticks: u64,
     wire: Vec<u8>,
     updates: Vec<(u32, u32)>,
+    ended: Vec<u32>,
     started: Instant,
     stats: Stats,
     pool: PoolBytes,
@@ -152,6 +153,7 @@ impl<'w> Run<'w> {
             idle_ticks: 0,
             wire: Vec::with_capacity(DRAIN_PIECE),
             updates: Vec::new(),
+            ended: Vec::new(),
             started: Instant::now(),
             stats: Stats::default(),
             pool: PoolBytes::default(),
@@ -164,16 +166,15 @@ impl<'w> Run<'w> {
     /// SETTINGS applied and acknowledged, and the peer's connection window.
     pub fn connect(&mut self) -> Result<(), Failure> {
         self.sample()?;
-        self.call("write_preface", |w| w.write_preface())?;
         let ours = [(setting::ENABLE_PUSH, 0), (setting::INITIAL_WINDOW_SIZE, 1 << 20)];
-        self.call("write_frame", |w| w.write_frame(&Frame::Settings { settings: &ours }))?;
+        self.call("write_preface", |w| w.write_preface(&ours))?;
         let theirs = [
             (setting::HEADER_TABLE_SIZE, 4096),
             (setting::MAX_FRAME_SIZE, self.settings.max_frame_size),
             (setting::INITIAL_WINDOW_SIZE, self.settings.initial_window),
         ];
         self.call("apply_peer_settings", |w| w.apply_peer_settings(&theirs))?;
-        self.call("write_frame", |w| w.write_frame(&Frame::SettingsAck))?;
+        self.call("ack_settings", |w| w.ack_settings())?;
         if let Some(increment) =
             self.settings.connection_window.checked_sub(DEFAULT_CONNECTION_WINDOW).filter(|&i| i > 0)
         {
@@ -250,7 +251,7 @@ impl<'w> Run<'w> {
 
     /// Writes a PING (a keepalive on an otherwise idle connection).
     pub fn ping(&mut self, opaque_data: [u8; 8]) -> Result<(), Failure> {
-        self.call("write_frame", |w| w.write_frame(&Frame::Ping { opaque_data, ack: false }))
+        self.call("ping", |w| w.ping(opaque_data, false))
     }
 
     fn close(&mut self, stream: u32, reset: bool) {
@@ -294,6 +295,14 @@ impl<'w> Run<'w> {
                 other => other?,
             }
         }
+        // The server ends its side of every stream we ended (HEADERS with END_STREAM).
+        let mut ended = std::mem::take(&mut self.ended);
+        self.peer.take_ended(&mut ended);
+        for &stream in &ended {
+            self.call("apply_peer_headers", |w| w.apply_peer_headers(stream, true))?;
+        }
+        ended.clear();
+        self.ended = ended;
         let progress = n > 0 || !updates.is_empty();
         self.updates = updates;
         self.idle_ticks = if progress { 0 } else { self.idle_ticks + 1 };

@@ -124,6 +124,9 @@ pub struct Peer {
     stalled_streams: HashMap<u32, u64>,
     connection_stalled_until: u64,
     counts: FrameCounts,
+    /// Streams whose END_STREAM arrived since [`Peer::take_ended`]: the
+    /// server then ends its side too (it answers with END_STREAM).
+    ended: Vec<u32>,
 }
 
 impl Peer {
@@ -149,12 +152,18 @@ impl Peer {
             stalled_streams: HashMap::new(),
             connection_stalled_until: 0,
             counts: FrameCounts::default(),
+            ended: Vec::new(),
         }
     }
 
     /// Wire bytes read so far.
     pub fn wire_bytes(&self) -> u64 {
         self.wire_bytes
+    }
+
+    /// Moves the streams whose END_STREAM arrived since the last call into `out`.
+    pub fn take_ended(&mut self, out: &mut Vec<u32>) {
+        out.append(&mut self.ended);
     }
 
     /// Frames read so far, by type.
@@ -419,7 +428,10 @@ impl Peer {
                         self.unacked_streams.push(stream);
                     }
                     delivered.unacked += len as i64;
-                    delivered.end_stream |= flags & flag::END_STREAM != 0;
+                    if flags & flag::END_STREAM != 0 {
+                        delivered.end_stream = true;
+                        self.ended.push(stream);
+                    }
                 }
             }
             kind::HEADERS | kind::CONTINUATION => {
@@ -430,6 +442,9 @@ impl Peer {
                 }
                 let stream_ends = kind == kind::HEADERS && flags & flag::END_STREAM != 0;
                 if let Some(delivered) = self.streams.get_mut(&stream) {
+                    if stream_ends && !delivered.end_stream {
+                        self.ended.push(stream);
+                    }
                     delivered.end_stream |= stream_ends;
                 }
                 if flags & flag::END_HEADERS != 0 {
