@@ -2,12 +2,8 @@
 //! release, in a target directory of its own) so that `cargo test` needs no
 //! manual step, and tells the crate where it is (`H2FW_ENVOY_FILTER`) and
 //! where the target directory is (`H2FW_TARGET_DIR`, home of the Envoy venv).
-//!
-//! The h2fw library compiles its WASI p2 component glue on every wasm target,
-//! and a core module that imports `h2fw:writer/...` functions does not load
-//! in Envoy. Until the library gates that glue on `target_env = "p2"`, the
-//! glue's exports are removed here and everything only they used (their
-//! imports included) is collected away.
+//! The module is used as built: the library compiles its component glue
+//! only for wasm32-wasip2, so nothing of it reaches this core module.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -35,9 +31,7 @@ fn main() {
         .status()
         .expect("failed to run cargo for the proxy-wasm filter");
     assert!(status.success(), "building the proxy-wasm filter failed ({status})");
-    let built = filter_dir.join(TARGET).join("release").join("h2fw_proxy_wasm.wasm");
-    let filter = filter_dir.join("h2fw_filter.wasm");
-    strip_component_glue(&built, &filter);
+    let filter = filter_dir.join(TARGET).join("release").join("h2fw_proxy_wasm.wasm");
     println!("cargo:rustc-env=H2FW_ENVOY_FILTER={}", filter.display());
     println!("cargo:rustc-env=H2FW_TARGET_DIR={}", target_dir.display());
 }
@@ -67,24 +61,4 @@ fn ensure_target() {
     println!("cargo:warning=adding the {TARGET} target with rustup (the toolchain lacks it)");
     let added = Command::new("rustup").args(["target", "add", TARGET]).status();
     assert!(added.is_ok_and(|s| s.success()), "`rustup target add {TARGET}` failed; run it by hand");
-}
-
-/// Writes `built` to `out` without the component glue's exports (names with
-/// a `:`, and wit-bindgen's `cabi_*` helpers) and what only they reach.
-fn strip_component_glue(built: &Path, out: &Path) {
-    let mut module = walrus::Module::from_file(built).expect("the built filter is a wasm module");
-    let glue: Vec<_> =
-        module.exports.iter().filter(|e| e.name.contains(':') || e.name.starts_with("cabi_")).map(|e| e.id()).collect();
-    for id in glue {
-        module.exports.delete(id);
-    }
-    walrus::passes::gc::run(&mut module);
-    let leftover: Vec<_> =
-        module.imports.iter().filter(|i| i.module != "env" && !i.module.starts_with("wasi_")).collect();
-    assert!(
-        leftover.is_empty(),
-        "the filter still imports {:?}",
-        leftover.iter().map(|i| (&i.module, &i.name)).collect::<Vec<_>>()
-    );
-    module.emit_wasm_file(out).expect("writing the filter");
 }
