@@ -13,8 +13,8 @@
 
 use std::borrow::Cow;
 
-use h2fw::conn::{Config, Connection, Error as WriterError, StreamHints};
-use h2fw::frame::{Frame as OutFrame, setting};
+use h2fw::conn::{Config, Connection, Error as WriterError, StreamHints, StreamState};
+use h2fw::frame::setting;
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{Pool, PoolBuf, PoolError};
 use loona_hpack::Decoder;
@@ -103,9 +103,10 @@ pub enum EndReason {
     /// The response header block is larger than we accept.
     #[error("response header block exceeds {limit} bytes")]
     HeaderBlockTooLarge { limit: usize },
-    /// The upstream's SETTINGS or WINDOW_UPDATE was refused by the writer.
-    #[error("upstream SETTINGS or WINDOW_UPDATE refused: {0}")]
-    PeerSettings(WriterError),
+    /// A frame of the upstream that the writer, told of it, found out of
+    /// place or out of range (SETTINGS, WINDOW_UPDATE, a stream's state).
+    #[error("upstream frame refused by the writer: {0}")]
+    PeerState(WriterError),
     /// The writer refused (a budget, its share, or VM memory).
     #[error("writer refused: {0}")]
     Writer(WriterError),
@@ -153,7 +154,7 @@ impl EndReason {
             Self::ClientClosed => "client_closed",
             Self::Malformed(_) | Self::Protocol(_) | Self::FlowControl { .. } => "protocol_error",
             Self::Hpack(_) | Self::HeaderBlockTooLarge { .. } => "compression_error",
-            Self::PeerSettings(_) => "peer_settings",
+            Self::PeerState(_) => "peer_state",
             Self::Writer(WriterError::Pool(_)) | Self::Pool(_) | Self::VmMemory | Self::HoldExceeded { .. } => "memory",
             Self::Writer(_) => "writer",
             Self::Host { .. } => "host",
@@ -164,7 +165,7 @@ impl EndReason {
     fn code(&self) -> u32 {
         match self {
             Self::Malformed(error) => error.code(),
-            Self::Protocol(_) | Self::PeerSettings(_) => error_code::PROTOCOL_ERROR,
+            Self::Protocol(_) | Self::PeerState(_) => error_code::PROTOCOL_ERROR,
             Self::FlowControl { .. } => error_code::FLOW_CONTROL_ERROR,
             Self::Hpack(_) | Self::HeaderBlockTooLarge { .. } => error_code::COMPRESSION_ERROR,
             Self::Writer(_) | Self::Pool(_) | Self::VmMemory | Self::Host { .. } | Self::HoldExceeded { .. } => {
@@ -236,16 +237,14 @@ impl Tunnel {
             ..Config::default()
         };
         let mut conn = Connection::new(writer_config, pool);
-        conn.write_preface()?;
-        let settings = [
+        conn.write_preface(&[
             (setting::ENABLE_PUSH, 0),
             (setting::INITIAL_WINDOW_SIZE, config.recv_window),
             (setting::MAX_FRAME_SIZE, MAX_FRAME_SIZE),
             (setting::MAX_HEADER_LIST_SIZE, MAX_HEADER_BLOCK as u32),
-        ];
-        conn.write_frame(&OutFrame::Settings { settings: &settings })?;
+        ])?;
         if let Some(increment) = config.recv_window.checked_sub(INITIAL_CONN_WINDOW).filter(|i| *i > 0) {
-            conn.write_frame(&OutFrame::WindowUpdate { stream: 0, increment })?;
+            conn.window_update(0, increment)?;
         }
         let request = [
             HeaderField { name: b":method", value: b"CONNECT", sensitive: false },
@@ -389,16 +388,12 @@ impl Tunnel {
             return;
         }
         self.state = State::Ended;
-        let stream_over = matches!(reason, EndReason::UpstreamReset { .. } | EndReason::Refused { .. });
-        if !stream_over && !self.finished {
+        // The writer knows whether the stream is still open on either side
+        // (the upstream's END_STREAM, RST_STREAM and refusal were applied).
+        if self.conn.stream_state(STREAM) != StreamState::Closed {
             let _ = self.conn.reset(STREAM, error_code::CANCEL);
         }
-        let debug = reason.kind().as_bytes();
-        let _ = self.conn.write_frame(&OutFrame::Goaway {
-            last_stream_id: 0,
-            error_code: reason.code(),
-            debug_data: debug,
-        });
+        let _ = self.conn.goaway(0, reason.code(), reason.kind().as_bytes());
         self.inbox.release(&self.pool);
     }
 
@@ -435,8 +430,11 @@ impl Tunnel {
                 self.pool.release(block.fragments);
                 result
             }
-            Frame::RstStream { stream, code } if stream == STREAM => Err(EndReason::UpstreamReset { code }),
-            Frame::RstStream { .. } | Frame::SettingsAck | Frame::Ignored => Ok(()),
+            Frame::RstStream { stream, code } => {
+                self.conn.apply_peer_reset(stream).map_err(EndReason::PeerState)?;
+                Err(EndReason::UpstreamReset { code })
+            }
+            Frame::SettingsAck | Frame::Ignored => Ok(()),
             Frame::Settings { pairs } => {
                 let mut parsed = [(0u16, 0u32); 16];
                 let mut count = 0;
@@ -448,21 +446,25 @@ impl Tunnel {
                         count += 1;
                     }
                 }
-                self.conn.apply_peer_settings(&parsed[..count]).map_err(EndReason::PeerSettings)?;
-                self.conn.write_frame(&OutFrame::SettingsAck)?;
+                self.conn.apply_peer_settings(&parsed[..count]).map_err(EndReason::PeerState)?;
+                self.conn.ack_settings()?;
                 Ok(())
             }
             Frame::Ping { data, ack: false } => {
-                self.conn.write_frame(&OutFrame::Ping { opaque_data: data, ack: true })?;
+                self.conn.ping(data, true)?;
                 Ok(())
             }
             Frame::Ping { ack: true, .. } => Ok(()),
             Frame::GoAway { last_stream, code, debug } => {
+                // Our one stream is then either refused (above `last_stream`,
+                // dropped by the writer) or lets the tunnel end here all the same.
+                let mut refused = Vec::new();
+                self.conn.apply_peer_goaway(last_stream, &mut refused).map_err(EndReason::PeerState)?;
                 Err(EndReason::GoAway { code, last_stream, debug: String::from_utf8_lossy(debug).into_owned() })
             }
             Frame::WindowUpdate { stream, increment } => {
                 self.counts.window_updates_received += 1;
-                self.conn.apply_window_update(stream, increment).map_err(EndReason::PeerSettings)
+                self.conn.apply_window_update(stream, increment).map_err(EndReason::PeerState)
             }
         }
     }
@@ -490,9 +492,11 @@ impl Tunnel {
         }
         to_client.try_reserve(data.len()).map_err(|_| PoolError::OutOfMemory { requested: data.len() })?;
         to_client.extend_from_slice(data);
+        self.conn.apply_peer_data(STREAM, flow_len as u32).map_err(EndReason::PeerState)?;
         self.conn_recv_left -= len;
         self.stream_recv_left -= len;
         if end_stream {
+            self.conn.apply_peer_end_stream(STREAM).map_err(EndReason::PeerState)?;
             return Err(EndReason::UpstreamEnded);
         }
         // The payload is on its way to the client (Envoy's own buffers and
@@ -501,13 +505,13 @@ impl Tunnel {
         self.stream_unacked += flow_len as u32;
         let threshold = self.recv_window / 2;
         if self.conn_unacked >= threshold {
-            self.conn.write_frame(&OutFrame::WindowUpdate { stream: 0, increment: self.conn_unacked })?;
+            self.conn.window_update(0, self.conn_unacked)?;
             self.counts.window_updates_sent += 1;
             self.conn_recv_left += i64::from(self.conn_unacked);
             self.conn_unacked = 0;
         }
         if self.stream_unacked >= threshold {
-            self.conn.write_frame(&OutFrame::WindowUpdate { stream: STREAM, increment: self.stream_unacked })?;
+            self.conn.window_update(STREAM, self.stream_unacked)?;
             self.counts.window_updates_sent += 1;
             self.stream_recv_left += i64::from(self.stream_unacked);
             self.stream_unacked = 0;
@@ -536,6 +540,9 @@ impl Tunnel {
             }
             first = false;
         })?;
+        if self.state != State::Ended {
+            self.conn.apply_peer_headers(STREAM, end_stream).map_err(EndReason::PeerState)?;
+        }
         match self.state {
             State::Connecting => {
                 let Some(status) = status.filter(|_| status_ok) else {
