@@ -406,3 +406,278 @@ fn be32(bytes: &[u8]) -> u32 {
 pub fn settings_pairs(pairs: &[u8]) -> impl Iterator<Item = (u16, u32)> + '_ {
     pairs.chunks_exact(6).map(|p| (u16::from_be_bytes([p[0], p[1]]), be32(&p[2..])))
 }
+
+#[cfg(test)]
+mod tests {
+    use h2fw::pool::{Pool, PoolConfig, PoolError};
+
+    use super::{FeedError, Frame, FrameError, FrameReader, HEADER_LEN, kind, settings_pairs};
+    use crate::error_code;
+
+    const MAX: usize = 16_384;
+
+    /// One frame on the wire.
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A frame as the test keeps it (owned), to compare across feeds.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Owned {
+        Data { stream: u32, data: Vec<u8>, flow_len: usize, end_stream: bool },
+        Headers { stream: u32, fragment: Vec<u8>, end_stream: bool, end_headers: bool },
+        Continuation { stream: u32, fragment: Vec<u8>, end_headers: bool },
+        RstStream { stream: u32, code: u32 },
+        Settings(Vec<(u16, u32)>),
+        SettingsAck,
+        Ping { data: [u8; 8], ack: bool },
+        GoAway { last_stream: u32, code: u32, debug: Vec<u8> },
+        WindowUpdate { stream: u32, increment: u32 },
+        Ignored,
+    }
+
+    impl From<Frame<'_>> for Owned {
+        fn from(frame: Frame<'_>) -> Self {
+            match frame {
+                Frame::Data { stream, data, flow_len, end_stream } => {
+                    Owned::Data { stream, data: data.to_vec(), flow_len, end_stream }
+                }
+                Frame::Headers { stream, fragment, end_stream, end_headers } => {
+                    Owned::Headers { stream, fragment: fragment.to_vec(), end_stream, end_headers }
+                }
+                Frame::Continuation { stream, fragment, end_headers } => {
+                    Owned::Continuation { stream, fragment: fragment.to_vec(), end_headers }
+                }
+                Frame::RstStream { stream, code } => Owned::RstStream { stream, code },
+                Frame::Settings { pairs } => Owned::Settings(settings_pairs(pairs).collect()),
+                Frame::SettingsAck => Owned::SettingsAck,
+                Frame::Ping { data, ack } => Owned::Ping { data, ack },
+                Frame::GoAway { last_stream, code, debug } => {
+                    Owned::GoAway { last_stream, code, debug: debug.to_vec() }
+                }
+                Frame::WindowUpdate { stream, increment } => Owned::WindowUpdate { stream, increment },
+                Frame::Ignored => Owned::Ignored,
+            }
+        }
+    }
+
+    fn pool() -> Pool {
+        Pool::new(PoolConfig::default())
+    }
+
+    /// Feeds `pieces` in order; the frames handed out, or the first error.
+    fn read(reader: &mut FrameReader, pieces: &[&[u8]]) -> Result<Vec<Owned>, FrameError> {
+        let mut frames = Vec::new();
+        for piece in pieces {
+            reader
+                .feed(piece, |f| -> Result<(), ()> {
+                    frames.push(Owned::from(f));
+                    Ok(())
+                })
+                .map_err(|e| match e {
+                    FeedError::Frame(error) => error,
+                    other => panic!("unexpected {other:?}"),
+                })?;
+        }
+        Ok(frames)
+    }
+
+    fn read_one(bytes: &[u8]) -> Result<Vec<Owned>, FrameError> {
+        read(&mut FrameReader::new(&pool(), MAX), &[bytes])
+    }
+
+    /// A stream holding one frame of every kind the reader hands out.
+    fn every_kind() -> (Vec<u8>, Vec<Owned>) {
+        let mut wire = Vec::new();
+        let mut want = Vec::new();
+        let settings = [0, 4, 0, 1, 0, 0, 0, 3, 0, 0, 0, 100];
+        wire.extend(frame(kind::SETTINGS, 0, 0, &settings));
+        want.push(Owned::Settings(vec![(4, 65_536), (3, 100)]));
+        wire.extend(frame(kind::SETTINGS, 0x1, 0, &[]));
+        want.push(Owned::SettingsAck);
+        // HEADERS, padded and with priority, continued once.
+        let mut headers = vec![2];
+        headers.extend_from_slice(&[0x80, 0, 0, 3, 16]);
+        headers.extend_from_slice(b"\x88ab");
+        headers.extend_from_slice(&[0, 0]);
+        wire.extend(frame(kind::HEADERS, 0x8 | 0x20, 1, &headers));
+        want.push(Owned::Headers { stream: 1, fragment: b"\x88ab".to_vec(), end_stream: false, end_headers: false });
+        wire.extend(frame(kind::CONTINUATION, 0x4, 1, b"cd"));
+        want.push(Owned::Continuation { stream: 1, fragment: b"cd".to_vec(), end_headers: true });
+        // DATA, padded: the padding counts for flow control.
+        wire.extend(frame(kind::DATA, 0x8, 1, &[3, b'h', b'i', 0, 0, 0]));
+        want.push(Owned::Data { stream: 1, data: b"hi".to_vec(), flow_len: 6, end_stream: false });
+        wire.extend(frame(kind::DATA, 0x1, 1, &vec![7; MAX]));
+        want.push(Owned::Data { stream: 1, data: vec![7; MAX], flow_len: MAX, end_stream: true });
+        wire.extend(frame(kind::PRIORITY, 0, 1, &[0, 0, 0, 0, 9]));
+        want.push(Owned::Ignored);
+        wire.extend(frame(kind::RST_STREAM, 0, 1, &8u32.to_be_bytes()));
+        want.push(Owned::RstStream { stream: 1, code: 8 });
+        wire.extend(frame(kind::PING, 0, 0, b"12345678"));
+        want.push(Owned::Ping { data: *b"12345678", ack: false });
+        wire.extend(frame(kind::WINDOW_UPDATE, 0, 0, &0x8000_0400u32.to_be_bytes()));
+        want.push(Owned::WindowUpdate { stream: 0, increment: 0x400 });
+        wire.extend(frame(0xfa, 0xff, 5, b"extension"));
+        want.push(Owned::Ignored);
+        wire.extend(frame(kind::GOAWAY, 0, 0, &[0x80, 0, 0, 1, 0, 0, 0, 0, b'b', b'y', b'e']));
+        want.push(Owned::GoAway { last_stream: 1, code: 0, debug: b"bye".to_vec() });
+        (wire, want)
+    }
+
+    #[test]
+    fn every_kind_of_frame_is_read_whole() {
+        let (wire, want) = every_kind();
+        assert_eq!(read_one(&wire), Ok(want));
+    }
+
+    #[test]
+    fn frames_cut_anywhere_read_the_same_and_hold_nothing_after() {
+        let (wire, want) = every_kind();
+        let pool = pool();
+        // Every cut point of a short prefix, and every frame boundary ± 1.
+        for cut in (0..wire.len()).step_by(7).chain([1, 8, 9, 10, wire.len() - 1]) {
+            let mut reader = FrameReader::new(&pool, MAX);
+            let (a, b) = wire.split_at(cut);
+            assert_eq!(read(&mut reader, &[a, b]).as_ref(), Ok(&want), "cut at {cut}");
+            assert_eq!(reader.held_bytes(), 0);
+        }
+        // One byte at a time.
+        let mut reader = FrameReader::new(&pool, MAX);
+        let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+        assert_eq!(read(&mut reader, &bytes), Ok(want));
+        assert_eq!(pool.leased_bytes(), 0, "partial frames went back to the pool");
+    }
+
+    #[test]
+    fn a_partial_frame_is_held_in_the_pool_until_whole() {
+        let pool = pool();
+        let mut reader = FrameReader::new(&pool, MAX);
+        let data = frame(kind::DATA, 0, 1, &[1; 1000]);
+        assert_eq!(read(&mut reader, &[&data[..500]]), Ok(vec![]));
+        assert_eq!(reader.held_bytes(), 500);
+        assert!(pool.leased_bytes() >= data.len());
+        let frames = read(&mut reader, &[&data[500..]]).expect("whole");
+        assert_eq!(frames.len(), 1);
+        assert_eq!(pool.leased_bytes(), 0);
+        // A reader dropped while holding a partial frame gives it back too.
+        assert_eq!(read(&mut reader, &[&data[..3]]), Ok(vec![]));
+        drop(reader);
+        assert_eq!(pool.leased_bytes(), 0);
+    }
+
+    #[test]
+    fn malformed_frames_are_refused_with_what_was_wrong() {
+        use FrameError::*;
+        let cases: Vec<(Vec<u8>, FrameError)> = vec![
+            (frame(kind::DATA, 0, 1, &vec![0; MAX + 1]), TooLarge { kind: "DATA", len: MAX + 1, max: MAX }),
+            (frame(kind::SETTINGS, 0, 0, &[0; 5]), Length { kind: "SETTINGS", len: 5, expected: "a multiple of 6" }),
+            (
+                frame(kind::SETTINGS, 0x1, 0, &[0; 6]),
+                Length { kind: "SETTINGS", len: 6, expected: "expected 0 with ACK" },
+            ),
+            (frame(kind::SETTINGS, 0, 1, &[]), Stream { kind: "SETTINGS", stream: 1, reason: "must be on stream 0" }),
+            (frame(kind::PING, 0, 0, &[0; 7]), Length { kind: "PING", len: 7, expected: "expected 8" }),
+            (frame(kind::PING, 0, 3, &[0; 8]), Stream { kind: "PING", stream: 3, reason: "must be on stream 0" }),
+            (frame(kind::GOAWAY, 0, 0, &[0; 7]), Length { kind: "GOAWAY", len: 7, expected: "at least 8" }),
+            (frame(kind::GOAWAY, 0, 1, &[0; 8]), Stream { kind: "GOAWAY", stream: 1, reason: "must be on stream 0" }),
+            (frame(kind::RST_STREAM, 0, 1, &[0; 3]), Length { kind: "RST_STREAM", len: 3, expected: "expected 4" }),
+            (
+                frame(kind::RST_STREAM, 0, 0, &[0; 4]),
+                Stream { kind: "RST_STREAM", stream: 0, reason: "must be on a stream" },
+            ),
+            (frame(kind::PRIORITY, 0, 1, &[0; 4]), Length { kind: "PRIORITY", len: 4, expected: "expected 5" }),
+            (
+                frame(kind::WINDOW_UPDATE, 0, 1, &[0; 3]),
+                Length { kind: "WINDOW_UPDATE", len: 3, expected: "expected 4" },
+            ),
+            (frame(kind::WINDOW_UPDATE, 0, 1, &[0x80, 0, 0, 0]), ZeroIncrement { stream: 1 }),
+            (frame(kind::DATA, 0, 0, b"x"), Stream { kind: "DATA", stream: 0, reason: "must be on a stream" }),
+            (
+                frame(kind::DATA, 0x8, 1, &[]),
+                Length { kind: "DATA", len: 0, expected: "at least 1 with the PADDED flag" },
+            ),
+            (frame(kind::DATA, 0x8, 1, &[3, 0, 0]), Padding { kind: "DATA", pad: 3, len: 3 }),
+            (frame(kind::HEADERS, 0x8, 1, &[9, 0]), Padding { kind: "HEADERS", pad: 9, len: 2 }),
+            (
+                frame(kind::HEADERS, 0x24, 1, &[0; 4]),
+                Length { kind: "HEADERS", len: 4, expected: "at least 5 bytes with the PRIORITY flag" },
+            ),
+            (
+                frame(kind::HEADERS, 0x4, 0, &[0x88]),
+                Stream { kind: "HEADERS", stream: 0, reason: "must be on a stream" },
+            ),
+            (frame(kind::CONTINUATION, 0x4, 1, &[0x88]), Continuation { stream: 1, reason: "no header block is open" }),
+            (frame(kind::PUSH_PROMISE, 0x4, 1, &[0, 0, 0, 2, 0x88]), Push { stream: 1 }),
+        ];
+        for (wire, want) in cases {
+            assert_eq!(read_one(&wire), Err(want.clone()), "{want}");
+            let code = if matches!(want, TooLarge { .. } | Length { .. }) {
+                error_code::FRAME_SIZE_ERROR
+            } else {
+                error_code::PROTOCOL_ERROR
+            };
+            assert_eq!(want.code(), code, "{want}");
+        }
+    }
+
+    #[test]
+    fn a_header_block_must_be_continued_on_its_own_stream_without_interruption() {
+        let open = frame(kind::HEADERS, 0, 1, &[0x88]);
+        let mut interrupted = open.clone();
+        interrupted.extend(frame(kind::PING, 0, 0, &[0; 8]));
+        assert_eq!(
+            read_one(&interrupted),
+            Err(FrameError::Continuation { stream: 1, reason: "interrupted by another frame" })
+        );
+        let mut elsewhere = open;
+        elsewhere.extend(frame(kind::CONTINUATION, 0x4, 3, &[0x88]));
+        assert_eq!(
+            read_one(&elsewhere),
+            Err(FrameError::Continuation { stream: 1, reason: "continued on another stream" })
+        );
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused_before_its_payload_arrives() {
+        // Only the nine header bytes: the length alone is refused, nothing is leased for it.
+        let pool = pool();
+        let mut reader = FrameReader::new(&pool, MAX);
+        let wire = frame(kind::DATA, 0, 1, &vec![0; 1 << 20]);
+        assert_eq!(
+            read(&mut reader, &[&wire[..HEADER_LEN]]),
+            Err(FrameError::TooLarge { kind: "DATA", len: 1 << 20, max: MAX })
+        );
+        // Cut inside the header: refused once the header is whole.
+        let mut reader = FrameReader::new(&pool, MAX);
+        assert_eq!(
+            read(&mut reader, &[&wire[..4], &wire[4..HEADER_LEN + 10]]),
+            Err(FrameError::TooLarge { kind: "DATA", len: 1 << 20, max: MAX })
+        );
+        assert_eq!(pool.leased_bytes(), 0);
+    }
+
+    #[test]
+    fn the_handler_error_stops_the_feed_at_that_frame() {
+        let mut wire = frame(kind::PING, 0, 0, &[1; 8]);
+        wire.extend(frame(kind::PING, 0, 0, &[2; 8]));
+        let mut seen = 0;
+        let result = FrameReader::new(&pool(), MAX).feed(&wire, |_| {
+            seen += 1;
+            Err("stop")
+        });
+        assert!(matches!(result, Err(FeedError::Handler("stop"))));
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn a_pool_that_refuses_a_partial_frame_is_a_typed_error() {
+        let pool = Pool::new(PoolConfig { budget_bytes: 1024, ..PoolConfig::default() });
+        let wire = frame(kind::DATA, 0, 1, &[0; 4000]);
+        let result = FrameReader::new(&pool, MAX).feed(&wire[..100], |_| Ok::<_, ()>(()));
+        assert!(matches!(result, Err(FeedError::Pool(PoolError::BudgetExceeded { .. }))), "{result:?}");
+    }
+}
