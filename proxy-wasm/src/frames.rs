@@ -13,7 +13,7 @@ use h2fw::pool::{Pool, PoolBuf, PoolError};
 pub const HEADER_LEN: usize = 9;
 
 /// Frame type codes (RFC 9113 §6).
-mod kind {
+pub(crate) mod kind {
     pub const DATA: u8 = 0x0;
     pub const HEADERS: u8 = 0x1;
     pub const PRIORITY: u8 = 0x2;
@@ -27,7 +27,7 @@ mod kind {
 }
 
 /// Flags (RFC 9113 §6).
-mod flag {
+pub(crate) mod flag {
     pub const ACK: u8 = 0x1;
     pub const END_STREAM: u8 = 0x1;
     pub const END_HEADERS: u8 = 0x4;
@@ -411,63 +411,11 @@ pub fn settings_pairs(pairs: &[u8]) -> impl Iterator<Item = (u16, u32)> + '_ {
 mod tests {
     use h2fw::pool::{Pool, PoolConfig, PoolError};
 
-    use super::{FeedError, Frame, FrameError, FrameReader, HEADER_LEN, kind, settings_pairs};
+    use super::{FeedError, FrameError, FrameReader, HEADER_LEN, kind};
     use crate::error_code;
+    use crate::testing::{Owned, frame, pool};
 
     const MAX: usize = 16_384;
-
-    /// One frame on the wire.
-    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let len = payload.len();
-        let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-        out.extend_from_slice(&stream.to_be_bytes());
-        out.extend_from_slice(payload);
-        out
-    }
-
-    /// A frame as the test keeps it (owned), to compare across feeds.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    enum Owned {
-        Data { stream: u32, data: Vec<u8>, flow_len: usize, end_stream: bool },
-        Headers { stream: u32, fragment: Vec<u8>, end_stream: bool, end_headers: bool },
-        Continuation { stream: u32, fragment: Vec<u8>, end_headers: bool },
-        RstStream { stream: u32, code: u32 },
-        Settings(Vec<(u16, u32)>),
-        SettingsAck,
-        Ping { data: [u8; 8], ack: bool },
-        GoAway { last_stream: u32, code: u32, debug: Vec<u8> },
-        WindowUpdate { stream: u32, increment: u32 },
-        Ignored,
-    }
-
-    impl From<Frame<'_>> for Owned {
-        fn from(frame: Frame<'_>) -> Self {
-            match frame {
-                Frame::Data { stream, data, flow_len, end_stream } => {
-                    Owned::Data { stream, data: data.to_vec(), flow_len, end_stream }
-                }
-                Frame::Headers { stream, fragment, end_stream, end_headers } => {
-                    Owned::Headers { stream, fragment: fragment.to_vec(), end_stream, end_headers }
-                }
-                Frame::Continuation { stream, fragment, end_headers } => {
-                    Owned::Continuation { stream, fragment: fragment.to_vec(), end_headers }
-                }
-                Frame::RstStream { stream, code } => Owned::RstStream { stream, code },
-                Frame::Settings { pairs } => Owned::Settings(settings_pairs(pairs).collect()),
-                Frame::SettingsAck => Owned::SettingsAck,
-                Frame::Ping { data, ack } => Owned::Ping { data, ack },
-                Frame::GoAway { last_stream, code, debug } => {
-                    Owned::GoAway { last_stream, code, debug: debug.to_vec() }
-                }
-                Frame::WindowUpdate { stream, increment } => Owned::WindowUpdate { stream, increment },
-                Frame::Ignored => Owned::Ignored,
-            }
-        }
-    }
-
-    fn pool() -> Pool {
-        Pool::new(PoolConfig::default())
-    }
 
     /// Feeds `pieces` in order; the frames handed out, or the first error.
     fn read(reader: &mut FrameReader, pieces: &[&[u8]]) -> Result<Vec<Owned>, FrameError> {

@@ -17,6 +17,8 @@ pub mod frames;
 #[cfg(target_family = "wasm")]
 mod host;
 pub mod inbox;
+#[cfg(test)]
+mod testing;
 pub mod tunnel;
 
 /// HTTP/2 error codes (RFC 9113 §7) the filter reads or writes.
@@ -27,8 +29,6 @@ pub mod error_code {
     pub const PROTOCOL_ERROR: u32 = 0x1;
     /// INTERNAL_ERROR
     pub const INTERNAL_ERROR: u32 = 0x2;
-    /// FLOW_CONTROL_ERROR
-    pub const FLOW_CONTROL_ERROR: u32 = 0x3;
     /// FRAME_SIZE_ERROR
     pub const FRAME_SIZE_ERROR: u32 = 0x6;
     /// CANCEL

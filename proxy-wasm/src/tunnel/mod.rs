@@ -40,7 +40,9 @@ const INITIAL_CONN_WINDOW: u32 = 65_535;
 pub struct TunnelConfig {
     /// `:authority` of the CONNECT request (host:port).
     pub authority: String,
-    /// Receive window we grant the upstream, per stream and for the connection.
+    /// Receive window we grant the upstream, per stream and for the
+    /// connection: from 65,535 (the RFC's initial window; the plugin
+    /// configuration enforces the range) to 2^31 − 1.
     pub recv_window: u32,
     /// Client bytes the writer may hold pending beyond the upstream's
     /// windows (its stream high watermark).
@@ -94,9 +96,6 @@ pub enum EndReason {
     /// The upstream broke the protocol in a well-formed frame.
     #[error("upstream protocol error: {0}")]
     Protocol(&'static str),
-    /// The upstream sent more DATA than its window allowed.
-    #[error("upstream overran the {window} receive window: {len} bytes with {left} left")]
-    FlowControl { window: &'static str, len: usize, left: i64 },
     /// The response header block was not valid HPACK.
     #[error("response header block: {0}")]
     Hpack(#[from] loona_hpack::decoder::DecoderError),
@@ -152,7 +151,7 @@ impl EndReason {
             Self::GoAway { .. } => "upstream_goaway",
             Self::UpstreamClosed => "upstream_closed",
             Self::ClientClosed => "client_closed",
-            Self::Malformed(_) | Self::Protocol(_) | Self::FlowControl { .. } => "protocol_error",
+            Self::Malformed(_) | Self::Protocol(_) => "protocol_error",
             Self::Hpack(_) | Self::HeaderBlockTooLarge { .. } => "compression_error",
             Self::PeerState(_) => "peer_state",
             Self::Writer(WriterError::Pool(_)) | Self::Pool(_) | Self::VmMemory | Self::HoldExceeded { .. } => "memory",
@@ -166,7 +165,6 @@ impl EndReason {
         match self {
             Self::Malformed(error) => error.code(),
             Self::Protocol(_) | Self::PeerState(_) => error_code::PROTOCOL_ERROR,
-            Self::FlowControl { .. } => error_code::FLOW_CONTROL_ERROR,
             Self::Hpack(_) | Self::HeaderBlockTooLarge { .. } => error_code::COMPRESSION_ERROR,
             Self::Writer(_) | Self::Pool(_) | Self::VmMemory | Self::Host { .. } | Self::HoldExceeded { .. } => {
                 error_code::INTERNAL_ERROR
@@ -209,10 +207,9 @@ pub struct Tunnel {
     /// END_STREAM is queued for the client's last byte.
     finished: bool,
     recv_window: u32,
-    conn_recv_left: i64,
-    stream_recv_left: i64,
-    conn_unacked: u32,
-    stream_unacked: u32,
+    /// DATA bytes received and not granted again yet, on the stream and so
+    /// on the connection (its only stream).
+    unacked: u32,
     counts: FrameCounts,
 }
 
@@ -265,10 +262,7 @@ impl Tunnel {
             client_done: false,
             finished: false,
             recv_window: config.recv_window,
-            conn_recv_left: i64::from(config.recv_window),
-            stream_recv_left: i64::from(config.recv_window),
-            conn_unacked: 0,
-            stream_unacked: 0,
+            unacked: 0,
             counts: FrameCounts::default(),
         })
     }
@@ -483,38 +477,27 @@ impl Tunnel {
         if self.state != State::Open {
             return Err(EndReason::Protocol("DATA before a 2xx response"));
         }
-        let len = i64::try_from(flow_len).unwrap_or(i64::MAX);
-        if len > self.conn_recv_left {
-            return Err(EndReason::FlowControl { window: "connection", len: flow_len, left: self.conn_recv_left });
-        }
-        if len > self.stream_recv_left {
-            return Err(EndReason::FlowControl { window: "stream", len: flow_len, left: self.stream_recv_left });
-        }
         to_client.try_reserve(data.len()).map_err(|_| PoolError::OutOfMemory { requested: data.len() })?;
         to_client.extend_from_slice(data);
-        self.conn.apply_peer_data(STREAM, flow_len as u32).map_err(EndReason::PeerState)?;
-        self.conn_recv_left -= len;
-        self.stream_recv_left -= len;
+        // At most MAX_FRAME_SIZE (the reader's check), so it fits in u32.
+        let len = flow_len as u32;
+        self.conn.apply_peer_data(STREAM, len).map_err(EndReason::PeerState)?;
         if end_stream {
             self.conn.apply_peer_end_stream(STREAM).map_err(EndReason::PeerState)?;
             return Err(EndReason::UpstreamEnded);
         }
-        // The payload is on its way to the client (Envoy's own buffers and
-        // watermarks pace that): grant it again once half a window is used.
-        self.conn_unacked += flow_len as u32;
-        self.stream_unacked += flow_len as u32;
-        let threshold = self.recv_window / 2;
-        if self.conn_unacked >= threshold {
-            self.conn.window_update(0, self.conn_unacked)?;
-            self.counts.window_updates_sent += 1;
-            self.conn_recv_left += i64::from(self.conn_unacked);
-            self.conn_unacked = 0;
-        }
-        if self.stream_unacked >= threshold {
-            self.conn.window_update(STREAM, self.stream_unacked)?;
-            self.counts.window_updates_sent += 1;
-            self.stream_recv_left += i64::from(self.stream_unacked);
-            self.stream_unacked = 0;
+        // The payload is on its way to the client (Envoy stops reading the
+        // upstream while the client is slow, so no more DATA comes and no
+        // more is granted): grant it again once half a window is used, for
+        // the stream and the connection alike. A peer cannot overrun the
+        // window then: at least half of it (32 KiB or more) is always
+        // granted ahead, and one frame carries at most 16 KiB.
+        self.unacked += len;
+        if self.unacked >= self.recv_window / 2 {
+            self.conn.window_update(0, self.unacked)?;
+            self.conn.window_update(STREAM, self.unacked)?;
+            self.counts.window_updates_sent += 2;
+            self.unacked = 0;
         }
         Ok(())
     }
@@ -586,3 +569,6 @@ fn parse_status(value: &[u8]) -> Option<u16> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
