@@ -2,14 +2,19 @@
 //!
 //! Envoy's downstream buffer can only be replaced whole, so the filter takes
 //! the client's bytes whole; what the writer cannot take yet (its windows
-//! and watermarks are full) waits here, in 16 KiB chunks leased from the
-//! shared pool, each given back the moment its last byte is taken.
+//! and watermarks are full) waits here, in chunks leased from the shared
+//! pool, each given back the moment its last byte is taken. A chunk is as
+//! large as the bytes at hand, and twice the last one when more keep
+//! coming, up to 16 KiB: the client's first bytes wait for the upstream's
+//! answer in every new tunnel at once, and a 16 KiB chunk for each would
+//! make the VM's peak (and so its linear memory) grow with the number of
+//! tunnels opening together.
 
 use std::collections::VecDeque;
 
 use h2fw::pool::{Pool, PoolBuf, PoolError};
 
-/// Size of one chunk.
+/// Largest chunk.
 const CHUNK_LEN: usize = 16 << 10;
 
 /// A FIFO of bytes in pooled chunks.
@@ -36,8 +41,10 @@ impl Inbox {
     pub fn push(&mut self, pool: &Pool, mut data: &[u8]) -> Result<(), PoolError> {
         while !data.is_empty() {
             if self.chunks.back().is_none_or(|c| c.spare() == 0) {
+                let grown = self.chunks.back().map_or(0, |c| c.capacity() * 2);
+                let len = data.len().max(grown).min(CHUNK_LEN);
                 self.chunks.try_reserve(1).map_err(|_| PoolError::OutOfMemory { requested: size_of::<PoolBuf>() })?;
-                self.chunks.push_back(pool.lease(CHUNK_LEN)?);
+                self.chunks.push_back(pool.lease(len)?);
             }
             let last = self.chunks.back_mut().expect("a chunk with room was just ensured");
             let n = last.append(data);
@@ -73,5 +80,36 @@ impl Inbox {
         }
         self.read = 0;
         self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CHUNK_LEN, Inbox};
+    use crate::testing::pool;
+
+    #[test]
+    fn a_few_bytes_take_a_small_chunk_and_a_stream_of_them_grows_to_16_kib() {
+        let pool = pool();
+        let mut inbox = Inbox::default();
+        inbox.push(&pool, b"!").expect("push");
+        assert!(pool.leased_bytes() <= 256, "{} bytes leased for one byte", pool.leased_bytes());
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        for piece in bytes.chunks(100) {
+            inbox.push(&pool, piece).expect("push");
+        }
+        assert_eq!(inbox.len(), 1 + bytes.len());
+        assert!(inbox.chunks.iter().all(|c| c.capacity() <= CHUNK_LEN));
+        assert!(inbox.chunks.len() < 16, "{} chunks: they grow", inbox.chunks.len());
+        // FIFO order, and every chunk goes back as it empties.
+        let mut out = Vec::new();
+        while !inbox.is_empty() {
+            let n = inbox.front().len().min(777);
+            out.extend_from_slice(&inbox.front()[..n]);
+            inbox.consume(&pool, n);
+        }
+        assert_eq!(out[0], b'!');
+        assert!(out[1..] == bytes[..]);
+        assert_eq!(pool.leased_bytes(), 0);
     }
 }

@@ -30,8 +30,11 @@ const STREAM: u32 = 1;
 pub const MAX_FRAME_SIZE: u32 = 16_384;
 /// Largest response header block (all HEADERS and CONTINUATION fragments).
 pub const MAX_HEADER_BLOCK: usize = 16 << 10;
-/// HPACK table size we allow the upstream (the RFC default, which we keep).
-const HEADER_TABLE_SIZE: usize = 4096;
+/// HPACK dynamic table size, ours and the upstream's: none. A tunnel's
+/// connection carries one header block each way, which no table entry
+/// could help, and a table costs every idle tunnel memory (the writer's
+/// hash index for a 4 KiB table is 4 KiB by itself).
+const HEADER_TABLE_SIZE: u32 = 0;
 /// The connection window before any WINDOW_UPDATE (RFC 9113 §6.9.2).
 const INITIAL_CONN_WINDOW: u32 = 65_535;
 
@@ -231,10 +234,12 @@ impl Tunnel {
             pool_share: config.pool_share,
             stream_high_watermark: config.stream_buffer,
             conn_high_watermark: config.stream_buffer,
+            max_header_table_size: HEADER_TABLE_SIZE as usize,
             ..Config::default()
         };
         let mut conn = Connection::new(writer_config, pool);
         conn.write_preface(&[
+            (setting::HEADER_TABLE_SIZE, HEADER_TABLE_SIZE),
             (setting::ENABLE_PUSH, 0),
             (setting::INITIAL_WINDOW_SIZE, config.recv_window),
             (setting::MAX_FRAME_SIZE, MAX_FRAME_SIZE),
@@ -249,7 +254,10 @@ impl Tunnel {
         ];
         conn.open_stream(STREAM, &request, StreamHints::default(), false)?;
         let mut decoder = Decoder::new();
-        decoder.set_max_allowed_table_size(HEADER_TABLE_SIZE);
+        // Until the upstream has seen our SETTINGS it may still index within
+        // the RFC's 4096 bytes, which the decoder then follows; after, it
+        // may not grow the table past ours.
+        decoder.set_max_allowed_table_size(HEADER_TABLE_SIZE as usize);
         Ok(Self {
             conn,
             pool: pool.clone(),

@@ -124,7 +124,7 @@ fn the_handshake_is_preface_settings_window_and_a_connect_request() {
         panic!("preface SETTINGS, connection WINDOW_UPDATE, CONNECT HEADERS; got {frames:?}")
     };
     let window = config().recv_window;
-    assert_eq!(settings, &[(2, 0), (4, window), (5, 16_384), (6, MAX_HEADER_BLOCK as u32)]);
+    assert_eq!(settings, &[(1, 0), (2, 0), (4, window), (5, 16_384), (6, MAX_HEADER_BLOCK as u32)]);
     assert_eq!(*increment, window - 65_535, "the connection window matches the streams'");
     let mut fields = Vec::new();
     Decoder::new()
