@@ -135,23 +135,40 @@ pub fn filter_proxy(filter: &str, vm: &str, listeners: &[FilterListener<'_>]) ->
 /// Envoy A without wasm: Envoy's own TCP tunnelling over HTTP/2 CONNECT
 /// (`tcp_proxy` with `tunneling_config`) toward `terminator`.
 pub fn native_proxy(terminator: SocketAddr) -> String {
+    tcp_proxy("native", terminator, true)
+}
+
+/// Envoy A as a plain `tcp_proxy` straight to `echo`, no tunnel: what
+/// Envoy itself spends on a downstream connection and its upstream TCP
+/// connection, the floor under the filter's setup.
+pub fn plain_proxy(echo: SocketAddr) -> String {
+    tcp_proxy("plain", echo, false)
+}
+
+/// One listener `name` with `tcp_proxy` toward `upstream`, tunnelling over
+/// HTTP/2 CONNECT (`tunneling_config`) or not.
+fn tcp_proxy(name: &str, upstream: SocketAddr, tunneling: bool) -> String {
+    let tunneling_config = if tunneling {
+        format!("\n          tunneling_config: {{hostname: \"{ECHO_AUTHORITY}\"}}")
+    } else {
+        String::new()
+    };
     let mut yaml = String::from(admin());
     yaml.push_str(&format!(
         r#"static_resources:
   listeners:
-  - name: native
+  - name: {name}
     address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
     filter_chains:
     - filters:
       - name: envoy.filters.network.tcp_proxy
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: native
-          cluster: native
-          tunneling_config: {{hostname: "{ECHO_AUTHORITY}"}}
+          stat_prefix: {name}
+          cluster: {name}{tunneling_config}
   clusters:
 "#
     ));
-    yaml.push_str(&cluster("native", terminator, true));
+    yaml.push_str(&cluster(name, upstream, tunneling));
     yaml
 }

@@ -118,8 +118,10 @@ fn a_thousand_concurrent_tunnels_each_intact() {
     assert_eq!(gauge("tunnels.opened"), TUNNELS as u64);
     let memory = gauge("vm.linear_memory_bytes");
     println!(
-        "{TUNNELS} open tunnels: VM linear memory {memory} B; pool leased {} B, idle {} B, peak leased {} B, \
-         peak total {} B, connections {}",
+        "{TUNNELS} open tunnels: VM linear memory {memory} B, heap {} B (peak {} B); pool leased {} B, idle {} B, \
+         peak leased {} B, peak total {} B, connections {}",
+        gauge("vm.heap_bytes"),
+        gauge("vm.peak_heap_bytes"),
         gauge("pool.leased_bytes"),
         gauge("pool.idle_bytes"),
         gauge("pool.peak_leased_bytes"),

@@ -8,9 +8,13 @@
 //! again, and the filter, seeing the pressure flag, closes the tunnel it was
 //! serving (typed reason: VM out of linear memory). The ballast is taken
 //! back on a later tick once memory allows.
+//!
+//! It also counts the bytes allocated through it ([`heap_bytes`]), which
+//! is what the filter's own state costs, apart from how far the linear
+//! memory grew.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// Ballast size: room for Envoy's default 1 MiB downstream buffer copied in
 /// and its frames copied out.
@@ -19,6 +23,10 @@ const ALIGN: usize = 16;
 
 static BALLAST: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 static PRESSURE: AtomicBool = AtomicBool::new(false);
+/// Bytes allocated through [`Ballasted`] and not freed.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Peak of [`LIVE`].
+static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 /// The allocator. See the module documentation.
 struct Ballasted;
@@ -42,21 +50,33 @@ fn give_up() -> bool {
     true
 }
 
+/// Counts `p` (of `len` bytes) as allocated unless it is null.
+fn counted(p: *mut u8, len: usize) -> *mut u8 {
+    if !p.is_null() {
+        let live = LIVE.fetch_add(len, Ordering::Relaxed) + len;
+        PEAK.fetch_max(live, Ordering::Relaxed);
+    }
+    p
+}
+
 // SAFETY: every call goes to `System`, once more after freeing the ballast.
 unsafe impl GlobalAlloc for Ballasted {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as given.
         let p = unsafe { System.alloc(layout) };
-        if p.is_null() && give_up() { unsafe { System.alloc(layout) } } else { p }
+        let p = if p.is_null() && give_up() { unsafe { System.alloc(layout) } } else { p };
+        counted(p, layout.size())
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as given.
         let p = unsafe { System.alloc_zeroed(layout) };
-        if p.is_null() && give_up() { unsafe { System.alloc_zeroed(layout) } } else { p }
+        let p = if p.is_null() && give_up() { unsafe { System.alloc_zeroed(layout) } } else { p };
+        counted(p, layout.size())
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: forwarded as given.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -64,7 +84,11 @@ unsafe impl GlobalAlloc for Ballasted {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded as given.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if p.is_null() && give_up() { unsafe { System.realloc(ptr, layout, new_size) } } else { p }
+        let p = if p.is_null() && give_up() { unsafe { System.realloc(ptr, layout, new_size) } } else { p };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        counted(p, new_size)
     }
 }
 
@@ -82,6 +106,16 @@ pub fn refill() {
 /// Whether the ballast was given up since the last call (and clears it).
 pub fn take_pressure() -> bool {
     PRESSURE.swap(false, Ordering::Relaxed)
+}
+
+/// Bytes the filter (and the SDK) hold allocated now, the ballast apart.
+pub fn heap_bytes() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Peak of [`heap_bytes`].
+pub fn peak_heap_bytes() -> usize {
+    PEAK.load(Ordering::Relaxed)
 }
 
 /// The VM's linear memory, bytes.

@@ -52,7 +52,7 @@ proxy_wasm::main! {{
 struct Vm {
     pool: Pool,
     metrics: Metrics,
-    /// Live tunnels by context id, for the tick.
+    /// Connections by context id (their tunnel waiting or running), for the tick.
     links: HashMap<u32, Rc<RefCell<Link>>>,
     /// Tunnels whose client connection is to be closed on the next tick.
     closing: Vec<u32>,
@@ -82,13 +82,15 @@ struct Metrics {
 }
 
 /// Gauge names, in the order [`Vm::refresh`] records them.
-const GAUGES: [&str; 8] = [
+const GAUGES: [&str; 10] = [
     "h2fw.pool.leased_bytes",
     "h2fw.pool.idle_bytes",
     "h2fw.pool.peak_leased_bytes",
     "h2fw.pool.peak_total_bytes",
     "h2fw.pool.connections",
     "h2fw.vm.linear_memory_bytes",
+    "h2fw.vm.heap_bytes",
+    "h2fw.vm.peak_heap_bytes",
     "h2fw.tunnels.active",
     "h2fw.tunnels.held_bytes",
 ];
@@ -127,7 +129,11 @@ impl Vm {
             return;
         }
         let Ok(stats) = self.pool.try_stats() else { return };
-        let held: usize = self.links.values().filter_map(|l| l.try_borrow().ok()).map(|l| l.held_bytes()).sum();
+        let (mut running, mut held) = (0, 0);
+        for bytes in self.links.values().filter_map(|l| l.try_borrow().ok()?.running_held_bytes()) {
+            running += 1;
+            held += bytes;
+        }
         let values = [
             stats.leased_bytes,
             stats.idle_bytes,
@@ -135,7 +141,9 @@ impl Vm {
             stats.peak_total_bytes,
             stats.connections,
             ballast::linear_memory(),
-            self.links.len(),
+            ballast::heap_bytes(),
+            ballast::peak_heap_bytes(),
+            running,
             held,
         ];
         for ((id, reported), value) in self.metrics.gauges.iter().zip(&mut self.metrics.reported).zip(values) {
@@ -237,12 +245,24 @@ impl RootContext for Root {
     }
 }
 
+/// Where a connection's tunnel is.
+enum Phase {
+    /// Connected, and neither side has sent a byte: no tunnel yet. Nothing
+    /// can be written before the client's first byte, so a tunnel made
+    /// earlier would only hold its queued handshake (a 16 KiB output
+    /// chunk) for every silent client.
+    Waiting,
+    /// The tunnel runs.
+    Running(Tunnel),
+    /// The tunnel is over (or could not be made).
+    Over,
+}
+
 /// One downstream connection's state, shared with the VM's tick.
 struct Link {
     id: u32,
     config: Rc<TunnelConfig>,
-    /// `None` before the connection starts and once the tunnel is over.
-    tunnel: Option<Tunnel>,
+    phase: Phase,
     /// The client's address, for the log.
     peer: String,
     /// Whether the host lets the filter write (after the client's first byte).
@@ -261,7 +281,7 @@ impl Link {
         Self {
             id,
             config,
-            tunnel: None,
+            phase: Phase::Waiting,
             peer: String::new(),
             writable: false,
             raw: 0,
@@ -271,21 +291,27 @@ impl Link {
         }
     }
 
-    fn held_bytes(&self) -> usize {
-        self.tunnel.as_ref().map_or(0, Tunnel::held_bytes)
+    /// The client's held bytes, if the tunnel runs.
+    fn running_held_bytes(&self) -> Option<usize> {
+        match &self.phase {
+            Phase::Running(tunnel) => Some(tunnel.held_bytes()),
+            _ => None,
+        }
     }
 
+    /// Makes the tunnel at the first byte of either side.
     fn start(&mut self) {
-        self.peer = host::property(&["source", "address"])
-            .map(|p| String::from_utf8_lossy(&p).into_owned())
-            .unwrap_or_else(|| "?".into());
+        if !matches!(self.phase, Phase::Waiting) {
+            return;
+        }
         let Some(pool) = with_vm(|vm| vm.pool.clone()) else {
             host::log(LogLevel::Error, "h2fw: no VM state (vm start failed)");
+            self.phase = Phase::Over;
             return;
         };
         match Tunnel::new(&self.config, &pool) {
             Ok(tunnel) => {
-                self.tunnel = Some(tunnel);
+                self.phase = Phase::Running(tunnel);
                 with_vm(|vm| {
                     vm.served = true;
                     counter(vm.metrics.started);
@@ -301,7 +327,7 @@ impl Link {
     fn end(&mut self, reason: EndReason) {
         let level = if reason.is_failure() { LogLevel::Warn } else { LogLevel::Info };
         host::log(level, &format!("h2fw tunnel {} (client {}) closed: {reason}", self.id, self.peer));
-        if let Some(mut tunnel) = self.tunnel.take() {
+        if let Phase::Running(mut tunnel) = std::mem::replace(&mut self.phase, Phase::Over) {
             tunnel.end(&reason);
             if self.writable {
                 let mut wire = Vec::new();
@@ -338,7 +364,7 @@ impl Link {
     }
 
     fn try_pump(&mut self) -> Result<(), EndReason> {
-        let Some(tunnel) = self.tunnel.as_mut() else { return Ok(()) };
+        let Phase::Running(tunnel) = &mut self.phase else { return Ok(()) };
         if !self.writable {
             return Ok(());
         }
@@ -388,8 +414,9 @@ impl Link {
     }
 
     fn on_downstream_data(&mut self, size: usize, end_of_stream: bool) {
-        if self.tunnel.is_none() {
-            // Over: nothing more goes upstream.
+        self.start();
+        if let Phase::Over = self.phase {
+            // Nothing more goes upstream.
             let _ = host::set_buffer(BufferType::DownstreamData, 0, size, &[]);
             return;
         }
@@ -400,7 +427,8 @@ impl Link {
     }
 
     fn on_upstream_data(&mut self, size: usize, end_of_stream: bool) {
-        let Some(tunnel) = self.tunnel.as_mut() else {
+        self.start();
+        let Phase::Running(tunnel) = &mut self.phase else {
             let _ = host::set_buffer(BufferType::UpstreamData, 0, size, &[]);
             return;
         };
@@ -457,11 +485,11 @@ impl StreamContext for Stream {
     fn on_new_connection(&mut self) -> Action {
         let link = self.link.clone();
         self.with(|l| {
-            l.start();
-            if l.tunnel.is_some() {
-                let id = l.id;
-                with_vm(|vm| vm.links.insert(id, link));
-            }
+            l.peer = host::property(&["source", "address"])
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+                .unwrap_or_else(|| "?".into());
+            let id = l.id;
+            with_vm(|vm| vm.links.insert(id, link));
         });
         Action::Continue
     }
@@ -474,8 +502,11 @@ impl StreamContext for Stream {
     fn on_downstream_close(&mut self, _peer_type: PeerType) {
         self.with(|l| {
             l.client_gone = true;
-            if l.tunnel.is_some() {
-                l.end(EndReason::ClientClosed);
+            match l.phase {
+                Phase::Running(_) => l.end(EndReason::ClientClosed),
+                // No tunnel was made: nothing to end.
+                Phase::Waiting => l.phase = Phase::Over,
+                Phase::Over => {}
             }
         });
     }
@@ -487,7 +518,7 @@ impl StreamContext for Stream {
 
     fn on_upstream_close(&mut self, _peer_type: PeerType) {
         self.with(|l| {
-            if l.tunnel.is_some() {
+            if !matches!(l.phase, Phase::Over) {
                 l.end(EndReason::UpstreamClosed);
             }
         });
