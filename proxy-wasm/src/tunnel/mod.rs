@@ -59,8 +59,10 @@ pub struct TunnelConfig {
 
 impl Default for TunnelConfig {
     /// Authority `upstream:443`, a 4 MiB receive window, 256 KiB pending in
-    /// the writer and 1 MiB held (Envoy's default per-connection buffer
-    /// limit, so a full downstream buffer can always be taken whole), no share.
+    /// the writer, no pool share, and `hold_bytes` 1 MiB: Envoy's default
+    /// per-connection buffer limit. When frames must go out, the host's
+    /// buffer (about that limit at most) is taken whole on top of what is
+    /// held, and so stays within the twice `hold_bytes` that ends a tunnel.
     fn default() -> Self {
         Self {
             authority: "upstream:443".into(),
