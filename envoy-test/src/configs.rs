@@ -13,6 +13,30 @@ fn admin() -> &'static str {
     "admin: {address: {socket_address: {address: 127.0.0.1, port_value: 0}}}\n"
 }
 
+/// Appends a listener `name` on 127.0.0.1 (port 0) with `options` (YAML
+/// lines at the listener's level) and one filter chain of `filters` (YAML
+/// list items).
+fn listener(yaml: &mut String, name: &str, options: &str, filters: &str) {
+    write!(
+        yaml,
+        "  - name: {name}\n    address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}\n{options}    filter_chains:\n    - filters:\n{filters}"
+    )
+    .expect("writing to a String");
+}
+
+/// The `tcp_proxy` filter toward cluster `name`, with `extra` (YAML lines
+/// of its config).
+fn tcp_proxy_filter(name: &str, extra: &str) -> String {
+    format!(
+        r#"      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: {name}
+          cluster: {name}
+{extra}"#
+    )
+}
+
 fn cluster(name: &str, addr: SocketAddr, http2: bool) -> String {
     let h2 = if http2 {
         "\n    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        explicit_http_config: {http2_protocol_options: {}}"
@@ -44,13 +68,8 @@ pub fn terminator(echo: SocketAddr, small_windows: bool) -> String {
             "\n          common_http_protocol_options: {max_connection_duration: 1s}\n          drain_timeout: 1s",
         ),
     ] {
-        write!(
-            yaml,
-            r#"  - name: {name}
-    address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
+        let filters = format!(
+            r#"      - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: {name}
@@ -69,8 +88,8 @@ pub fn terminator(echo: SocketAddr, small_windows: bool) -> String {
                 route: {{cluster: echo, upgrade_configs: [{{upgrade_type: CONNECT, connect_config: {{}}}}]}}
           http_filters: [{{name: envoy.filters.http.router, typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}}}]
 "#
-        )
-        .expect("writing to a String");
+        );
+        listener(&mut yaml, name, "", &filters);
     }
     yaml.push_str("  clusters:\n");
     yaml.push_str(&cluster("echo", echo, false));
@@ -95,14 +114,8 @@ pub fn filter_proxy(filter: &str, vm: &str, listeners: &[FilterListener<'_>]) ->
     let mut yaml = String::from(admin());
     yaml.push_str("static_resources:\n  listeners:\n");
     for l in listeners {
-        write!(
-            yaml,
-            r#"  - name: {name}
-    address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
-    per_connection_buffer_limit_bytes: 32768
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.wasm
+        let wasm = format!(
+            r#"      - name: envoy.filters.network.wasm
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
           config:
@@ -114,16 +127,11 @@ pub fn filter_proxy(filter: &str, vm: &str, listeners: &[FilterListener<'_>]) ->
               runtime: envoy.wasm.runtime.v8
               configuration: {{"@type": type.googleapis.com/google.protobuf.StringValue, value: "{vm}"}}
               code: {{local: {{filename: "{filter}"}}}}
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: {name}
-          cluster: {name}
 "#,
-            name = l.name,
             plugin = l.plugin,
-        )
-        .expect("writing to a String");
+        );
+        let filters = wasm + &tcp_proxy_filter(l.name, "");
+        listener(&mut yaml, l.name, "    per_connection_buffer_limit_bytes: 32768\n", &filters);
     }
     yaml.push_str("  clusters:\n");
     for l in listeners {
@@ -149,26 +157,14 @@ pub fn plain_proxy(echo: SocketAddr) -> String {
 /// HTTP/2 CONNECT (`tunneling_config`) or not.
 fn tcp_proxy(name: &str, upstream: SocketAddr, tunneling: bool) -> String {
     let tunneling_config = if tunneling {
-        format!("\n          tunneling_config: {{hostname: \"{ECHO_AUTHORITY}\"}}")
+        format!("          tunneling_config: {{hostname: \"{ECHO_AUTHORITY}\"}}\n")
     } else {
         String::new()
     };
     let mut yaml = String::from(admin());
-    yaml.push_str(&format!(
-        r#"static_resources:
-  listeners:
-  - name: {name}
-    address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: {name}
-          cluster: {name}{tunneling_config}
-  clusters:
-"#
-    ));
+    yaml.push_str("static_resources:\n  listeners:\n");
+    listener(&mut yaml, name, "", &tcp_proxy_filter(name, &tunneling_config));
+    yaml.push_str("  clusters:\n");
     yaml.push_str(&cluster(name, upstream, tunneling));
     yaml
 }

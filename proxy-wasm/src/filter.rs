@@ -252,8 +252,9 @@ enum Phase {
     /// earlier would only hold its queued handshake (a 16 KiB output
     /// chunk) for every silent client.
     Waiting,
-    /// The tunnel runs.
-    Running(Tunnel),
+    /// The tunnel runs (boxed: a waiting or finished connection keeps only
+    /// the small variants).
+    Running(Box<Tunnel>),
     /// The tunnel is over (or could not be made).
     Over,
 }
@@ -311,7 +312,7 @@ impl Link {
         };
         match Tunnel::new(&self.config, &pool) {
             Ok(tunnel) => {
-                self.phase = Phase::Running(tunnel);
+                self.phase = Phase::Running(Box::new(tunnel));
                 with_vm(|vm| {
                     vm.served = true;
                     counter(vm.metrics.started);
