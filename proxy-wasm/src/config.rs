@@ -49,16 +49,20 @@ pub fn parse_vm(text: &[u8]) -> Result<VmSettings, ConfigError> {
     const KNOWN: &str = "pool_budget, pool_idle_bytes, pool_idle_per_class, pool_min_class, pool_max_class, tick_ms";
     let mut settings = VmSettings::default();
     for (key, value) in words(text)? {
-        let number = number(key, value)?;
-        match key {
-            "pool_budget" => settings.pool.budget_bytes = number,
-            "pool_idle_bytes" => settings.pool.idle_total_bytes = number,
-            "pool_idle_per_class" => settings.pool.idle_per_class = number,
-            "pool_min_class" => settings.pool.min_class = number,
-            "pool_max_class" => settings.pool.max_class = number,
-            "tick_ms" => settings.tick_ms = u32_value(key, value, number)?,
+        // The key first: an unknown one is named as such, whatever its value.
+        let size = match key {
+            "pool_budget" => &mut settings.pool.budget_bytes,
+            "pool_idle_bytes" => &mut settings.pool.idle_total_bytes,
+            "pool_idle_per_class" => &mut settings.pool.idle_per_class,
+            "pool_min_class" => &mut settings.pool.min_class,
+            "pool_max_class" => &mut settings.pool.max_class,
+            "tick_ms" => {
+                settings.tick_ms = u32_value(key, value, number(key, value)?)?;
+                continue;
+            }
             _ => return Err(ConfigError::UnknownKey { key: key.into(), known: KNOWN }),
-        }
+        };
+        *size = number(key, value)?;
     }
     Ok(settings)
 }
@@ -76,6 +80,9 @@ pub fn parse_plugin(text: &[u8]) -> Result<TunnelConfig, ConfigError> {
             config.authority = value.into();
             continue;
         }
+        if !KNOWN.split(", ").any(|known| known == key) {
+            return Err(ConfigError::UnknownKey { key: key.into(), known: KNOWN });
+        }
         let number = number(key, value)?;
         match key {
             "recv_window" => {
@@ -87,8 +94,8 @@ pub fn parse_plugin(text: &[u8]) -> Result<TunnelConfig, ConfigError> {
             }
             "stream_buffer" => config.stream_buffer = number,
             "hold_bytes" => config.hold_bytes = number,
-            "pool_share" => config.pool_share = Some(number),
-            _ => return Err(ConfigError::UnknownKey { key: key.into(), known: KNOWN }),
+            // `pool_share`, the one known key left.
+            _ => config.pool_share = Some(number),
         }
     }
     Ok(config)
@@ -113,4 +120,41 @@ fn u32_value(key: &str, value: &str, number: usize) -> Result<u32, ConfigError> 
 
 fn bad(key: &str, value: &str, reason: &'static str) -> ConfigError {
     ConfigError::BadValue { key: key.into(), value: value.into(), reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ConfigError, parse_plugin, parse_vm};
+
+    #[test]
+    fn plugin_words_set_the_tunnel_and_bad_ones_are_named() {
+        let config = parse_plugin(b"authority=echo.test:443 recv_window=65535 hold_bytes=4096\n pool_share=1024")
+            .expect("valid");
+        assert_eq!(
+            (config.authority.as_str(), config.recv_window, config.hold_bytes, config.pool_share),
+            ("echo.test:443", 65_535, 4096, Some(1024))
+        );
+        let bad =
+            |value: &str, reason| ConfigError::BadValue { key: "recv_window".into(), value: value.into(), reason };
+        assert_eq!(parse_plugin(b"recv_window=65534"), Err(bad("65534", "must be from 65535 to 2^31-1")));
+        assert_eq!(parse_plugin(b"recv_window=4294967296"), Err(bad("4294967296", "must fit in 32 bits")));
+        assert_eq!(parse_plugin(b"recv_window=lots"), Err(bad("lots", "not a byte count")));
+        assert_eq!(parse_plugin(b"authority"), Err(ConfigError::NotKeyValue { word: "authority".into() }));
+        assert!(matches!(parse_plugin(b"color=blue"), Err(ConfigError::UnknownKey { key, .. }) if key == "color"));
+        assert_eq!(
+            parse_plugin(b"authority=a\x01b").unwrap_err().to_string(),
+            "configuration authority=\"a\\u{1}b\": must be a non-empty host:port"
+        );
+        assert_eq!(parse_plugin(&[0xff]), Err(ConfigError::NotUtf8));
+    }
+
+    #[test]
+    fn vm_words_set_the_pool() {
+        let settings = parse_vm(b"pool_budget=524288 pool_idle_bytes=65536 tick_ms=250").expect("valid");
+        assert_eq!(
+            (settings.pool.budget_bytes, settings.pool.idle_total_bytes, settings.tick_ms),
+            (524_288, 65_536, 250)
+        );
+        assert!(matches!(parse_vm(b"authority=x"), Err(ConfigError::UnknownKey { key, .. }) if key == "authority"));
+    }
 }
