@@ -113,8 +113,8 @@ impl Connection {
     /// (RFC 9113 §5.1); the peer's RST_STREAM is [`Connection::apply_peer_reset`].
     pub fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), Error> {
         self.check_open_state(stream, FrameType::RstStream)?;
-        self.preface()?;
         self.queue_frame(&Frame::RstStream { stream, error_code })?;
+        self.preface();
         self.forget(stream);
         Ok(())
     }

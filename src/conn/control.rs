@@ -6,6 +6,11 @@ use super::state::Role;
 use super::{Connection, Error, MAX_WINDOW};
 use crate::frame::{self, Frame, FrameError, FrameType, Priority, setting};
 
+/// The client preface magic and an empty SETTINGS frame: what a connection
+/// writes for itself when its first frame comes before `write_preface` (a
+/// server's is the SETTINGS frame alone, the last 9 bytes).
+const AUTO_PREFACE: [u8; 33] = *b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
 impl Connection {
     /// Queues the connection preface with our SETTINGS (`settings`, order
     /// kept): the client's 24-byte magic then SETTINGS, or the server's
@@ -34,9 +39,9 @@ impl Connection {
     /// INITIAL_WINDOW_SIZE moves every stream's receive window, and is
     /// refused if one would pass 2^31 − 1 (RFC 9113 §6.9.2).
     pub fn write_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), Error> {
-        self.preface()?;
         self.check_settings(settings)?;
         self.queue_frame(&Frame::Settings { settings })?;
+        self.preface();
         self.adopt_settings(settings);
         Ok(())
     }
@@ -45,17 +50,19 @@ impl Connection {
     /// SETTINGS it sent (RFC 9113 §6.5.3). It never needs a pool chunk: when
     /// the pool refuses, a small reserve of the connection takes it.
     pub fn ack_settings(&mut self) -> Result<(), Error> {
-        self.preface()?;
-        self.queue_control(&Frame::SettingsAck)
+        self.queue_control(&Frame::SettingsAck)?;
+        self.preface();
+        Ok(())
     }
 
     /// Queues a PING with `opaque_data`; with `ack`, the answer to the
     /// peer's PING, which (like [`Connection::ack_settings`]) never needs a
     /// pool chunk.
     pub fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), Error> {
-        self.preface()?;
         let frame = Frame::Ping { opaque_data, ack };
-        if ack { self.queue_control(&frame) } else { self.queue_frame(&frame) }
+        if ack { self.queue_control(&frame)? } else { self.queue_frame(&frame)? }
+        self.preface();
+        Ok(())
     }
 
     /// Queues GOAWAY: the peer's streams above `last_stream_id` were not
@@ -65,8 +72,8 @@ impl Connection {
         if let Some(previous) = self.local.goaway.filter(|&previous| last_stream_id > previous) {
             return Err(Error::Refused { stream: 0, rule: Rule::GoawayIncrease { last_stream_id, previous } });
         }
-        self.preface()?;
         self.queue_frame(&Frame::Goaway { last_stream_id, error_code, debug_data })?;
+        self.preface();
         self.local.goaway = Some(last_stream_id);
         Ok(())
     }
@@ -88,11 +95,11 @@ impl Connection {
         if window + i64::from(increment) > MAX_WINDOW {
             return Err(Error::Refused { stream, rule: Rule::ReceiveWindow { window, increment } });
         }
-        self.preface()?;
         if stream != 0 {
             self.streams.reserve_recv_delta()?;
         }
         self.queue_frame(&Frame::WindowUpdate { stream, increment })?;
+        self.preface();
         if stream == 0 {
             self.local.conn_window += i64::from(increment);
         } else {
@@ -103,13 +110,22 @@ impl Connection {
 
     /// Queues PRIORITY for `stream` (allowed in any state, RFC 9113 §5.1).
     pub fn priority(&mut self, stream: u32, priority: Priority) -> Result<(), Error> {
-        self.preface()?;
-        self.queue_frame(&Frame::Priority { stream, priority })
+        self.queue_frame(&Frame::Priority { stream, priority })?;
+        self.preface();
+        Ok(())
     }
 
-    /// Queues the preface with default settings if nothing was written yet.
-    pub(super) fn preface(&mut self) -> Result<(), Error> {
-        if self.local.preface_written { Ok(()) } else { self.write_preface(&[]) }
+    /// After a call queued its frames: if no preface was written yet, puts
+    /// the preface with empty SETTINGS ahead of them (static bytes: this
+    /// cannot fail, and a refused call never gets here, so it writes nothing).
+    pub(super) fn preface(&mut self) {
+        if !self.local.preface_written {
+            self.local.preface_written = true;
+            let head = if self.config.role == Role::Client { &AUTO_PREFACE[..] } else { &AUTO_PREFACE[24..] };
+            self.output.push_head(head);
+            self.totals.frames += 1;
+            self.live_changed();
+        }
     }
 
     /// Refuses `frame` on a stream that is idle or closed.

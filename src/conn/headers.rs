@@ -246,7 +246,6 @@ impl Connection {
         fields: &[HeaderField<'_>],
         frame_for: impl for<'b> Fn(&'b [u8]) -> Frame<'b>,
     ) -> Result<(), Error> {
-        self.preface()?;
         let Connection { encoder, pool, output, totals, peer, .. } = self;
         let block = HeaderBlock::prepare(encoder, pool, peer.max_frame_size, fields, &frame_for)?;
         if let Err(error) = output.reserve(pool, block.wire_bound) {
@@ -255,6 +254,9 @@ impl Connection {
         }
         let result = block.emit(encoder, pool, output, &mut totals.frames, peer.max_frame_size, fields, &frame_for);
         output.release_unused(pool);
+        if result.is_ok() {
+            self.preface();
+        }
         self.live_changed();
         result
     }

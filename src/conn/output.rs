@@ -18,6 +18,9 @@ const CONTROL_RESERVE: usize = 64;
 /// in `control`, after the chunks.
 #[derive(Debug)]
 pub(super) struct OutputQueue {
+    /// Static bytes that go out before everything else (the preface the
+    /// connection writes for itself), still to hand out.
+    head: &'static [u8],
     chunks: VecDeque<PoolBuf>,
     /// The reserve: ACKs queued when the pool refused a chunk.
     control: Vec<u8>,
@@ -34,7 +37,13 @@ impl OutputQueue {
         let mut control = Vec::new();
         // Without the reserve, ACKs need a chunk like any frame.
         let _ = control.try_reserve_exact(CONTROL_RESERVE);
-        Self { chunks: VecDeque::new(), control, read: 0, len: 0, chunk_len }
+        Self { head: &[], chunks: VecDeque::new(), control, read: 0, len: 0, chunk_len }
+    }
+
+    /// Puts `bytes` ahead of everything queued (no allocation, cannot fail).
+    pub(super) fn push_head(&mut self, bytes: &'static [u8]) {
+        self.head = bytes;
+        self.len += bytes.len();
     }
 
     /// Writes a small control `frame` into the reserve (no allocation);
@@ -131,6 +140,7 @@ impl OutputQueue {
 
     /// Gives every chunk back, queued bytes and all (the connection is gone).
     pub(super) fn release_all(&mut self, pool: &mut PoolShare) {
+        self.head = &[];
         for chunk in self.chunks.drain(..) {
             pool.release(chunk);
         }
@@ -142,7 +152,11 @@ impl OutputQueue {
     /// Moves up to `max` queued bytes to `out` (which has room for them),
     /// releasing every chunk drained to its end; returns how many.
     pub(super) fn drain_into(&mut self, pool: &mut PoolShare, max: usize, out: &mut Vec<u8>) -> usize {
-        let mut moved = 0;
+        let n = self.head.len().min(max);
+        out.extend_from_slice(&self.head[..n]);
+        self.head = &self.head[n..];
+        self.len -= n;
+        let mut moved = n;
         while moved < max
             && let Some(front) = self.chunks.front()
         {

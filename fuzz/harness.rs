@@ -1,0 +1,628 @@
+//! The `conn_calls` harness: plain Rust, no libFuzzer. The fuzz target
+//! (`fuzz_targets/conn_calls.rs`) and the corpus replay test
+//! (`tests/fuzz_replay.rs`) both call [`run`].
+//!
+//! The input is decoded with `arbitrary` into a role, a pool (budget down to
+//! 2 KiB, so memory refusals happen; class and idle limits; sometimes a
+//! connection share), connection limits, the peer's first SETTINGS and up to
+//! [`MAX_CALLS`] calls over a small stream id space (valid and invalid ids)
+//! and sizes around 0, 1, 16 KiB, 64 KiB ± 1 and larger. One `Connection`
+//! is driven through them; after every call:
+//!
+//! - nothing panicked;
+//! - a refused call (`Err`) left `stats()` unchanged (its peak of leased
+//!   bytes may only grow: a refused call may lease and give back) and handed
+//!   out no byte;
+//! - the pool's leased bytes are the connection's, leased + idle stay within
+//!   the budget, idle within the idle cap, leased within the share;
+//! - `stats()` is consistent (live = pending + trailers + queued, peaks
+//!   above current values), and `bytes_drained` is every byte handed out.
+//!
+//! At the end everything is drained, the whole wire is decoded with h2's
+//! `Codec` (no decode error), walked frame by frame (no HEADERS, DATA or
+//! PUSH_PROMISE on a stream after our END_STREAM or RST_STREAM; DATA within
+//! the connection window the peer granted), and once the connection is
+//! dropped the pool holds no lease.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::sync::OnceLock;
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::Bytes;
+use futures_util::{FutureExt as _, StreamExt as _};
+use h2fw::conn::{BatchItem, Config, Connection, Error, MAX_STREAM_ID, Role, Stats, StreamHints};
+use h2fw::frame::{self, FRAME_HEADER_LEN, PREFACE, Priority};
+use h2fw::hpack::HeaderField;
+use h2fw::pool::{MAX_CLASS, Pool, PoolConfig};
+
+/// Calls taken from one input at most.
+pub const MAX_CALLS: usize = 256;
+
+const IDS: [u32; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, MAX_STREAM_ID - 1, MAX_STREAM_ID, 1 << 31, u32::MAX];
+
+const SIZES: [usize; 20] = [
+    0,
+    1,
+    2,
+    9,
+    100,
+    1000,
+    4095,
+    4096,
+    16_383,
+    16_384,
+    16_385,
+    32_768,
+    65_535,
+    65_536,
+    65_537,
+    100_000,
+    131_072,
+    262_145,
+    1 << 20,
+    (1 << 20) + 1,
+];
+
+const U32S: [u32; 22] = [
+    0,
+    1,
+    2,
+    3,
+    100,
+    4095,
+    4096,
+    4097,
+    16_383,
+    16_384,
+    16_385,
+    65_535,
+    65_536,
+    65_537,
+    1 << 20,
+    16_777_215,
+    16_777_216,
+    (1 << 31) - 65_535,
+    (1 << 31) - 2,
+    (1 << 31) - 1,
+    1 << 31,
+    u32::MAX,
+];
+
+const SETTING_IDS: [u16; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x10, 0xff];
+
+const BUDGETS: [usize; 12] =
+    [2048, 4096, 6000, 8192, 16_384, 20_000, 32_768, 65_536, 131_072, 300_000, 1 << 20, 256 << 20];
+const MAX_CLASSES: [usize; 4] = [MAX_CLASS, 16_384, 4096, 65_536];
+const MIN_CLASSES: [usize; 3] = [256, 1, 4096];
+const IDLE_PER_CLASS: [usize; 3] = [8, 0, 1];
+const IDLE_TOTAL: [usize; 3] = [1 << 20, 0, 4096];
+const STREAM_WATERMARKS: [usize; 5] = [512 << 10, 0, 1, 16_384, 65_536];
+const CONN_WATERMARKS: [usize; 4] = [64 << 20, 0, 16_384, 1 << 20];
+const OUTPUT_WATERMARKS: [usize; 5] = [64 << 10, 0, 1, 16_384, 1 << 20];
+const TABLE_SIZES: [usize; 3] = [4096, 0, 256];
+const HINTS: [Option<u64>; 7] = [None, Some(0), Some(1), Some(16_384), Some(65_536), Some(70_000), Some(u64::MAX)];
+
+fn pick<T: Copy>(table: &[T], index: u8) -> T {
+    table[usize::from(index) % table.len()]
+}
+
+/// A stream id from [`IDS`].
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct Id(u8);
+
+impl Id {
+    fn get(self) -> u32 {
+        pick(&IDS, self.0)
+    }
+}
+
+/// A length: from [`SIZES`] or any up to 64 KiB.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Size {
+    Table(u8),
+    Small(u16),
+}
+
+impl Size {
+    fn get(self) -> usize {
+        match self {
+            Size::Table(i) => pick(&SIZES, i),
+            Size::Small(n) => usize::from(n),
+        }
+    }
+}
+
+/// A u32 (window increment, setting value): from [`U32S`] or any.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Value {
+    Table(u8),
+    Any(u32),
+}
+
+impl Value {
+    fn get(self) -> u32 {
+        match self {
+            Value::Table(i) => pick(&U32S, i),
+            Value::Any(v) => v,
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct Setting {
+    id: u8,
+    value: Value,
+}
+
+fn settings(list: &[Setting]) -> Vec<(u16, u32)> {
+    list.iter().take(16).map(|s| (pick(&SETTING_IDS, s.id), s.value.get())).collect()
+}
+
+/// A header list from [`templates`].
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct FieldsSel {
+    index: u8,
+    sensitive: bool,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Call {
+    WritePreface(Vec<Setting>),
+    WriteSettings(Vec<Setting>),
+    AckSettings,
+    Ping { opaque: u8, ack: bool },
+    Goaway { last: Id, code: u8, debug: Size },
+    WindowUpdate { stream: Id, increment: Value },
+    Priority { stream: Id, dependency: Id, weight: u8, exclusive: bool },
+    OpenStream { stream: Id, fields: FieldsSel, hint: u8, end_stream: bool },
+    Respond { stream: Id, fields: FieldsSel, hint: u8, end_stream: bool },
+    PushPromise { stream: Id, promised: Id, fields: FieldsSel },
+    Send { stream: Id, len: Size },
+    SendAndDrain { stream: Id, len: Size },
+    FrameInPlace { stream: Id, len: Size },
+    SendBatch { items: Vec<(Id, Size)>, short: bool },
+    Finish { stream: Id, trailers: Option<FieldsSel> },
+    Reset { stream: Id, code: u8 },
+    Drain { max: Size },
+    PeerSettings(Vec<Setting>),
+    PeerWindowUpdate { stream: Id, increment: Value },
+    PeerHeaders { stream: Id, end_stream: bool },
+    PeerEndStream { stream: Id },
+    PeerReset { stream: Id },
+    PeerPushPromise { stream: Id, promised: Id },
+    PeerGoaway { last: Id },
+    PeerData { stream: Id, len: Value },
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Input {
+    server: bool,
+    budget: u8,
+    max_class: u8,
+    min_class: u8,
+    idle_per_class: u8,
+    idle_total: u8,
+    share: Option<u8>,
+    stream_watermark: u8,
+    conn_watermark: u8,
+    output_watermark: u8,
+    table_size: u8,
+    peer_settings: Vec<Setting>,
+    calls: Vec<Call>,
+}
+
+type Owned = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn list(pairs: &[(&str, &str)]) -> Owned {
+    pairs.iter().map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+}
+
+/// Header lists, valid and not, for requests, responses, pushes and trailers.
+fn templates() -> &'static [Owned] {
+    static TEMPLATES: OnceLock<Vec<Owned>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        let req = |method: &str, extra: &[(&str, &str)]| {
+            let mut l =
+                list(&[(":method", method), (":scheme", "https"), (":authority", "example.com"), (":path", "/x")]);
+            l.extend(list(extra));
+            l
+        };
+        let resp = |status: &str, extra: &[(&str, &str)]| {
+            let mut l = list(&[(":status", status)]);
+            l.extend(list(extra));
+            l
+        };
+        let big = |n: usize| "v".repeat(n);
+        vec![
+            req("POST", &[]),
+            req("GET", &[]),
+            req("HEAD", &[]),
+            list(&[(":method", "CONNECT"), (":authority", "example.com:443")]),
+            req("CONNECT", &[(":protocol", "websocket")]),
+            resp("200", &[]),
+            resp("100", &[]),
+            resp("204", &[]),
+            resp("200", &[("content-length", "0")]),
+            resp("200", &[("content-length", "16385")]),
+            req("POST", &[("content-length", "1")]),
+            req("POST", &[("content-length", "70000")]),
+            list(&[("grpc-status", "0"), ("x-trailer", "t")]),
+            Vec::new(),
+            resp("200", &[("X-Bad", "1")]),
+            resp("200", &[("connection", "close")]),
+            list(&[(":method", "GET"), (":scheme", "https"), (":authority", "example.com")]),
+            resp("200", &[("x-big", &big(20_000))]),
+            req("POST", &[("x-big", &big(70_000))]),
+            req("POST", &[("te", "trailers")]),
+            req("POST", &[("te", "gzip")]),
+            list(&[(":status", "200"), ("grpc-status", "0")]),
+            resp("200", &[("content-length", "abc")]),
+            list(&[(":status", "200"), (":status", "204")]),
+            resp("101", &[]),
+            req("GET", &[("cookie", "a=1"), ("cookie", "b=2"), ("accept", "*/*")]),
+            resp("200", &[("content-length", "65537"), ("content-type", "text/plain")]),
+            req("GET", &[("x-nul", "a\0b")]),
+            req("GET", &[("", "empty-name")]),
+        ]
+    })
+}
+
+fn fields(sel: FieldsSel) -> Vec<HeaderField<'static>> {
+    let list = &templates()[usize::from(sel.index) % templates().len()];
+    list.iter().map(|(n, v)| HeaderField { name: n, value: v, sensitive: sel.sensitive }).collect()
+}
+
+/// Body bytes (a pattern), enough for the largest batch.
+fn body() -> &'static [u8] {
+    static BODY: OnceLock<Vec<u8>> = OnceLock::new();
+    BODY.get_or_init(|| (0..(SIZES[SIZES.len() - 1] * 9)).map(|i| (i % 251) as u8).collect())
+}
+
+/// Decodes `data` and drives one connection through it; panics on any
+/// failed check.
+pub fn run(data: &[u8]) {
+    let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else { return };
+    drive(&input);
+}
+
+struct Driver {
+    conn: Connection,
+    pool: Pool,
+    budget: usize,
+    idle_total: usize,
+    share: Option<usize>,
+    /// Every byte handed out, in order.
+    wire: Vec<u8>,
+    /// Largest MAX_FRAME_SIZE the peer had.
+    max_frame_size: u32,
+    /// Connection window the peer granted (65 535 plus its updates).
+    conn_credit: i64,
+}
+
+pub fn drive(input: &Input) {
+    let budget = pick(&BUDGETS, input.budget);
+    let idle_total = pick(&IDLE_TOTAL, input.idle_total);
+    let pool = Pool::new(PoolConfig {
+        min_class: pick(&MIN_CLASSES, input.min_class),
+        max_class: pick(&MAX_CLASSES, input.max_class),
+        idle_per_class: pick(&IDLE_PER_CLASS, input.idle_per_class),
+        idle_total_bytes: idle_total,
+        budget_bytes: budget,
+    });
+    let share = input.share.map(|i| pick(&BUDGETS, i));
+    let config = Config {
+        role: if input.server { Role::Server } else { Role::Client },
+        pool_share: share,
+        stream_high_watermark: pick(&STREAM_WATERMARKS, input.stream_watermark),
+        conn_high_watermark: pick(&CONN_WATERMARKS, input.conn_watermark),
+        max_header_table_size: pick(&TABLE_SIZES, input.table_size),
+        output_high_watermark: pick(&OUTPUT_WATERMARKS, input.output_watermark),
+    };
+    let mut d = Driver {
+        conn: Connection::new(config, &pool),
+        pool: pool.clone(),
+        budget,
+        idle_total,
+        share,
+        wire: Vec::new(),
+        max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
+        conn_credit: 65_535,
+    };
+    d.check_accounting("new");
+    d.step(&Call::PeerSettings(input.peer_settings.clone()));
+    for call in input.calls.iter().take(MAX_CALLS) {
+        d.step(call);
+    }
+    d.finish();
+}
+
+/// What a refused call may not change: every statistic but the peak of
+/// leased bytes, which a call may raise while it leases and gives back.
+fn unchanged(before: &Stats, after: &Stats) -> bool {
+    Stats { peak_leased_bytes: 0, ..before.clone() } == Stats { peak_leased_bytes: 0, ..after.clone() }
+        && after.peak_leased_bytes >= before.peak_leased_bytes
+}
+
+impl Driver {
+    fn step(&mut self, call: &Call) {
+        let before = self.conn.stats();
+        let mut out = Vec::new();
+        // `atomic`: an error means nothing changed (false for a batch whose
+        // first items went through).
+        let mut atomic = true;
+        let result: Result<(), Error> = match call {
+            Call::WritePreface(list) => self.conn.write_preface(&settings(list)),
+            Call::WriteSettings(list) => self.conn.write_settings(&settings(list)),
+            Call::AckSettings => self.conn.ack_settings(),
+            Call::Ping { opaque, ack } => self.conn.ping([*opaque; 8], *ack),
+            Call::Goaway { last, code, debug } => {
+                self.conn.goaway(last.get(), u32::from(*code), &body()[..debug.get()])
+            }
+            Call::WindowUpdate { stream, increment } => self.conn.window_update(stream.get(), increment.get()),
+            Call::Priority { stream, dependency, weight, exclusive } => self.conn.priority(
+                stream.get(),
+                Priority { stream_dependency: dependency.get(), weight: *weight, exclusive: *exclusive },
+            ),
+            Call::OpenStream { stream, fields: sel, hint, end_stream } => self.conn.open_stream(
+                stream.get(),
+                &fields(*sel),
+                StreamHints { content_length: pick(&HINTS, *hint) },
+                *end_stream,
+            ),
+            Call::Respond { stream, fields: sel, hint, end_stream } => self.conn.respond(
+                stream.get(),
+                &fields(*sel),
+                StreamHints { content_length: pick(&HINTS, *hint) },
+                *end_stream,
+            ),
+            Call::PushPromise { stream, promised, fields: sel } => {
+                self.conn.push_promise(stream.get(), promised.get(), &fields(*sel))
+            }
+            Call::Send { stream, len } => {
+                let data = &body()[..len.get()];
+                self.conn.send(stream.get(), data).map(|n| check_taken("send", n, data.len()))
+            }
+            Call::SendAndDrain { stream, len } => {
+                let data = &body()[..len.get()];
+                self.conn
+                    .send_and_drain(stream.get(), data, &mut out)
+                    .map(|n| check_taken("send_and_drain", n, data.len()))
+            }
+            Call::FrameInPlace { stream, len } => {
+                let len = len.get();
+                let (mut ahead, mut headers) = (Vec::new(), Vec::new());
+                let result = self.conn.frame_in_place(stream.get(), len, &mut ahead, &mut headers);
+                match result {
+                    Ok(n) => {
+                        assert!(n <= len, "frame_in_place framed {n} of {len} bytes");
+                        out.extend_from_slice(&ahead);
+                        let used = frame::interleave_data(&headers, &body()[..n], &mut out)
+                            .expect("frame_in_place headers are whole DATA headers");
+                        assert_eq!(used, n, "frame_in_place headers count {used} bytes, it framed {n}");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        assert!(ahead.is_empty() && headers.is_empty(), "refused frame_in_place wrote bytes");
+                        Err(e)
+                    }
+                }
+            }
+            Call::SendBatch { items, short } => {
+                let items: Vec<BatchItem> =
+                    items.iter().take(8).map(|(id, len)| BatchItem { stream: id.get(), len: len.get() }).collect();
+                let total: usize = items.iter().map(|i| i.len).sum();
+                let data = &body()[..if *short { total.saturating_sub(1) } else { total }];
+                let mut accepted = Vec::new();
+                let result = self.conn.send_batch(&items, data, &mut accepted);
+                assert!(accepted.len() <= items.len());
+                for (item, &n) in items.iter().zip(&accepted) {
+                    check_taken("send_batch", n, item.len);
+                }
+                atomic = accepted.is_empty();
+                result
+            }
+            Call::Finish { stream, trailers } => {
+                let trailers = trailers.map(fields);
+                self.conn.finish(stream.get(), trailers.as_deref())
+            }
+            Call::Reset { stream, code } => self.conn.reset(stream.get(), u32::from(*code)),
+            Call::Drain { max } => {
+                let max = max.get();
+                self.conn.drain(max, &mut out).map(|n| {
+                    assert!(n <= max, "drain handed out {n} bytes, max {max}");
+                    assert_eq!(n, out.len(), "drain's count is not what it appended");
+                })
+            }
+            Call::PeerSettings(list) => {
+                let list = settings(list);
+                let result = self.conn.apply_peer_settings(&list);
+                if result.is_ok() {
+                    for &(id, value) in &list {
+                        if id == frame::setting::MAX_FRAME_SIZE {
+                            self.max_frame_size = self.max_frame_size.max(value);
+                        }
+                    }
+                }
+                result
+            }
+            Call::PeerWindowUpdate { stream, increment } => {
+                let (stream, increment) = (stream.get(), increment.get());
+                let result = self.conn.apply_window_update(stream, increment);
+                if result.is_ok() && stream == 0 {
+                    self.conn_credit += i64::from(increment);
+                }
+                result
+            }
+            Call::PeerHeaders { stream, end_stream } => self.conn.apply_peer_headers(stream.get(), *end_stream),
+            Call::PeerEndStream { stream } => self.conn.apply_peer_end_stream(stream.get()),
+            Call::PeerReset { stream } => self.conn.apply_peer_reset(stream.get()),
+            Call::PeerPushPromise { stream, promised } => {
+                self.conn.apply_peer_push_promise(stream.get(), promised.get())
+            }
+            Call::PeerGoaway { last } => {
+                let mut refused = Vec::new();
+                let result = self.conn.apply_peer_goaway(last.get(), &mut refused);
+                if result.is_err() {
+                    assert!(refused.is_empty(), "refused apply_peer_goaway reported streams");
+                }
+                result
+            }
+            Call::PeerData { stream, len } => self.conn.apply_peer_data(stream.get(), len.get()),
+        };
+        let after = self.conn.stats();
+        if let Err(error) = &result {
+            assert!(out.is_empty(), "{call:?} refused ({error}) but handed out {} bytes", out.len());
+            if atomic {
+                assert!(
+                    unchanged(&before, &after),
+                    "{call:?} refused ({error}) but changed stats:\nbefore {before:?}\nafter  {after:?}"
+                );
+            }
+        }
+        self.wire.extend_from_slice(&out);
+        self.check_accounting(&format!("{call:?}"));
+    }
+
+    /// Known bug 1: `after` is `before` plus the implicit preface (empty
+    /// SETTINGS, after the magic for a client) queued by a refused call.
+    fn check_accounting(&self, what: &str) {
+        let stats = self.conn.stats();
+        let pool = self.pool.stats();
+        assert_eq!(pool.leased_bytes, stats.leased_bytes, "after {what}: pool and connection disagree on leased bytes");
+        assert!(
+            pool.leased_bytes + pool.idle_bytes <= self.budget,
+            "after {what}: {} leased + {} idle past the budget {}",
+            pool.leased_bytes,
+            pool.idle_bytes,
+            self.budget
+        );
+        assert!(pool.idle_bytes <= self.idle_total, "after {what}: {} idle past the cap", pool.idle_bytes);
+        if let Some(share) = self.share {
+            assert!(stats.leased_bytes <= share, "after {what}: {} leased past the share {share}", stats.leased_bytes);
+        }
+        assert_eq!(
+            stats.live_bytes,
+            stats.pending_bytes + stats.trailer_bytes + stats.queued_bytes,
+            "after {what}: live bytes are not pending + trailers + queued: {stats:?}"
+        );
+        assert!(stats.leased_bytes <= stats.peak_leased_bytes, "after {what}: leased above its peak: {stats:?}");
+        assert!(stats.live_bytes <= stats.peak_live_bytes, "after {what}: live above its peak: {stats:?}");
+        assert_eq!(
+            stats.bytes_drained,
+            self.wire.len() as u64,
+            "after {what}: bytes_drained is not the bytes handed out"
+        );
+    }
+
+    fn finish(mut self) {
+        for _ in 0..100_000 {
+            let before = self.conn.stats();
+            let mut out = Vec::new();
+            match self.conn.drain(usize::MAX, &mut out) {
+                Ok(0) => break,
+                Ok(n) => assert_eq!(n, out.len()),
+                Err(error) => {
+                    assert!(out.is_empty());
+                    assert!(unchanged(&before, &self.conn.stats()), "refused final drain ({error}) changed stats");
+                    break;
+                }
+            }
+            self.wire.extend_from_slice(&out);
+            self.check_accounting("final drain");
+        }
+        self.check_accounting("final drain");
+        let client = self.conn.role() == Role::Client;
+        drop(self.conn);
+        assert_eq!(self.pool.stats().leased_bytes, 0, "a lease outlived its connection");
+        check_wire(&self.wire, client, self.max_frame_size, self.conn_credit);
+    }
+}
+
+fn check_taken(call: &str, taken: usize, offered: usize) {
+    assert!(taken <= offered, "{call} took {taken} of {offered} bytes");
+    assert!(offered == 0 || taken > 0, "{call} returned Ok(0) for {offered} bytes (WouldBlock was due)");
+}
+
+/// Decodes the wire with h2's Codec and walks its frames.
+fn check_wire(wire: &[u8], client: bool, max_frame_size: u32, conn_credit: i64) {
+    if wire.is_empty() {
+        return;
+    }
+    let frames = if client {
+        wire.strip_prefix(&PREFACE[..]).expect("a client's wire starts with the preface magic")
+    } else {
+        assert!(!wire.starts_with(&PREFACE[..]), "a server wrote the client magic");
+        wire
+    };
+    // h2's Codec: every frame decodes.
+    let mut codec: h2::Codec<Cursor<Vec<u8>>, Bytes> =
+        h2::Codec::with_max_recv_frame_size(Cursor::new(frames.to_vec()), max_frame_size as usize);
+    codec.set_max_recv_header_list_size(usize::MAX / 8);
+    let mut first = true;
+    loop {
+        match codec.next().now_or_never().expect("h2's Codec on an in-memory wire never waits") {
+            None => break,
+            Some(Ok(frame)) => {
+                if first {
+                    assert!(matches!(frame, h2::frame::Frame::Settings(_)), "the wire starts with {frame:?}");
+                    first = false;
+                }
+            }
+            Some(Err(error)) => panic!("h2 refuses the wire: {error:?}"),
+        }
+    }
+    // Frame by frame: stream states and the connection window.
+    let mut ended: HashSet<u32> = HashSet::new();
+    let mut data_total: i64 = 0;
+    let mut rest = frames;
+    let mut in_block = false;
+    while !rest.is_empty() {
+        assert!(rest.len() >= FRAME_HEADER_LEN, "a truncated frame header ends the wire");
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        let (kind, flags) = (rest[3], rest[4]);
+        let stream = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]) & 0x7fff_ffff;
+        assert!(rest.len() >= FRAME_HEADER_LEN + len, "a truncated frame ends the wire");
+        match kind {
+            // DATA
+            0x0 => {
+                assert!(!ended.contains(&stream), "DATA on stream {stream} after it ended");
+                data_total += len as i64;
+                if flags & 0x1 != 0 {
+                    ended.insert(stream);
+                }
+            }
+            // HEADERS
+            0x1 => {
+                assert!(!ended.contains(&stream), "HEADERS on stream {stream} after it ended");
+                if flags & 0x1 != 0 {
+                    ended.insert(stream);
+                }
+                in_block = flags & 0x4 == 0;
+            }
+            // RST_STREAM
+            0x3 => {
+                ended.insert(stream);
+            }
+            // PUSH_PROMISE
+            0x5 => {
+                assert!(!ended.contains(&stream), "PUSH_PROMISE on stream {stream} after it ended");
+                in_block = flags & 0x4 == 0;
+            }
+            // CONTINUATION
+            0x9 => {
+                assert!(in_block, "CONTINUATION outside a header block");
+                in_block = flags & 0x4 == 0;
+            }
+            _ => {}
+        }
+        if kind != 0x1 && kind != 0x5 && kind != 0x9 {
+            assert!(!in_block, "frame type {kind:#x} inside a header block");
+        }
+        rest = &rest[FRAME_HEADER_LEN + len..];
+    }
+    assert!(!in_block, "the wire ends inside a header block");
+    assert!(data_total <= conn_credit, "{data_total} DATA bytes sent, the peer granted {conn_credit}");
+}
