@@ -116,8 +116,10 @@ fn encode_h2fw_hpack(fields: &[Vec<Vec<HeaderField<'_>>>], out: &mut Vec<u8>) ->
     pass
 }
 
-/// Encodes every connection as HEADERS frames through h2fw's connection;
-/// `inspect` sees each connection's wire bytes (untimed).
+/// Encodes every connection as HEADERS frames through h2fw's connection
+/// (its raw escape hatch: the corpus mixes requests and responses, and no
+/// preface is written, so the wire is the HEADERS frames alone); `inspect`
+/// sees each connection's wire bytes (untimed).
 fn encode_h2fw_conn(
     fields: &[Vec<Vec<HeaderField<'_>>>],
     out: &mut Vec<u8>,
@@ -132,6 +134,7 @@ fn encode_h2fw_conn(
                 for (index, block) in connection.iter().enumerate() {
                     let options = HeadersOptions::default();
                     writer
+                        .raw()
                         .write_headers(stream_of(index), black_box(block), options)
                         .expect("h2fw refused a corpus block");
                     writer.drain(usize::MAX, out).expect("drain");

@@ -49,12 +49,12 @@ fn the_connection_watermark_counts_every_stream_and_queued_output() {
     open(&mut conn, 3);
     open(&mut conn, 5);
     assert_eq!(conn.send(1, &[1; 100_000]).unwrap(), 100_000);
-    let live = conn.stats().live_bytes; // 100 000 pending plus three queued HEADERS frames
+    let live = conn.stats().live_bytes; // 100 000 pending plus the preface and three queued HEADERS frames
     assert!(live > 100_000);
     assert_eq!(conn.send(3, &[3; 100_000]).unwrap(), 150_000 - live);
     assert_eq!(conn.stats().live_bytes, 150_000);
     assert_eq!(conn.send(5, &[5; 1]), Err(Error::WouldBlock { stream: 5, pending: 0 }));
-    // Draining the queued HEADERS makes room for exactly that many bytes.
+    // Draining the queued preface and HEADERS makes room for exactly that many bytes.
     let queued = conn.stats().queued_bytes;
     drain_all(&mut conn, 1 << 20, &mut Vec::new());
     assert_eq!(conn.send(5, &[5; 100_000]).unwrap(), queued);
@@ -64,7 +64,7 @@ fn the_connection_watermark_counts_every_stream_and_queued_output() {
 fn a_write_past_the_budget_is_refused_and_the_connection_carries_on_after_draining() {
     let mut conn = stalled(Config::default(), &pool_with_budget(96 << 10));
     let mut wire = Vec::new();
-    conn.write_preface().unwrap();
+    conn.write_preface(&[]).unwrap();
     open(&mut conn, 1);
     let data = body(1, 0, 200_000);
     let taken = conn.send(1, &data).unwrap();
@@ -78,11 +78,11 @@ fn a_write_past_the_budget_is_refused_and_the_connection_carries_on_after_draini
     let refused = conn.send(1, &data[taken..]);
     assert!(matches!(refused, Err(Error::Pool(PoolError::BudgetExceeded { .. }))), "{refused:?}");
     let big = vec![0u8; 64 << 10];
-    let raw = conn.write_frame(&Frame::Data { stream: 7, data: &big, end_stream: false, pad_length: None });
+    let raw = conn.raw().write_frame(&Frame::Data { stream: 7, data: &big, end_stream: false, pad_length: None });
     assert!(matches!(raw, Err(Error::Pool(PoolError::BudgetExceeded { .. }))), "{raw:?}");
     let long_value = "v".repeat(40_000);
     let fields = Fields::new(&[(":status", "200"), ("x-big", &long_value), ("x-tag", "kept-out")]);
-    let headers = conn.write_headers(9, &fields.get(), HeadersOptions::default());
+    let headers = conn.raw().write_headers(9, &fields.get(), HeadersOptions::default());
     assert!(matches!(headers, Err(Error::Pool(_))), "{headers:?}");
     assert_eq!(observable(&conn.stats()), observable(&before));
 
@@ -97,7 +97,9 @@ fn a_write_past_the_budget_is_refused_and_the_connection_carries_on_after_draini
     }
     conn.finish(1, None).unwrap();
     let small = Fields::new(&[(":status", "200"), ("x-tag", "after")]);
-    conn.write_headers(9, &small.get(), HeadersOptions { end_stream: true, ..HeadersOptions::default() }).unwrap();
+    conn.raw()
+        .write_headers(9, &small.get(), HeadersOptions { end_stream: true, ..HeadersOptions::default() })
+        .unwrap();
     drain_all(&mut conn, 1 << 16, &mut wire);
     assert_eq!(conn.stats().leased_bytes, 0);
     assert_eq!(conn.pool().stats().leased_bytes, 0);

@@ -8,14 +8,14 @@ mod conn_common;
 
 use conn_common::{alone, body, decode, raw_frames, request, streams};
 use h2fw::conn::{BatchItem, Config, Connection, Error, StreamHints};
-use h2fw::frame::{Frame, interleave_data, setting};
+use h2fw::frame::{interleave_data, setting};
 
 const DATA: u8 = 0x0;
 const PING: u8 = 0x6;
 
 /// A connection whose peer allows `max_frame_size` and grants `window` to
 /// every stream and to the connection, with stream 1 open, and the wire
-/// holding its HEADERS.
+/// holding the preface (magic and SETTINGS) and stream 1's HEADERS.
 fn connection(max_frame_size: u32, window: u32) -> (Connection, Vec<u8>) {
     let mut conn = alone(Config::default());
     let settings = [(setting::INITIAL_WINDOW_SIZE, window), (setting::MAX_FRAME_SIZE, max_frame_size)];
@@ -29,7 +29,7 @@ fn connection(max_frame_size: u32, window: u32) -> (Connection, Vec<u8>) {
     (conn, wire)
 }
 
-/// Types and lengths of the frames in `wire` after the first `skip`.
+/// Types and lengths of the frames in `wire` (past the preface magic) after the first `skip`.
 fn kinds(wire: &[u8], skip: usize) -> Vec<(u8, usize)> {
     raw_frames(wire).iter().skip(skip).map(|f| (f.0, f.3)).collect()
 }
@@ -41,23 +41,23 @@ fn a_write_within_the_windows_goes_out_whole_in_frames_of_the_peers_size() {
     let data = body(1, 0, 3 << 20);
     assert_eq!(conn.send_and_drain(1, &data, &mut wire).unwrap(), 3 << 20, "past the stream watermark: none waits");
 
-    assert_eq!(kinds(&wire, 1), [(DATA, 1 << 20); 3]);
+    assert_eq!(kinds(&wire, 2), [(DATA, 1 << 20); 3], "after the SETTINGS and the HEADERS");
     assert_eq!(streams(decode(&wire, 1 << 20))[&1].body, data);
     let stats = conn.stats();
     assert_eq!((stats.live_bytes, stats.leased_bytes), (0, 0), "nothing was queued on the way");
     assert_eq!(conn.pool().stats().leased_bytes, 0);
     assert_eq!(stats.bytes_drained, wire.len() as u64);
     assert!(stats.bytes_drained > headers);
-    assert_eq!(stats.frames, 1 + 3, "the HEADERS that opened the stream, then three DATA frames");
+    assert_eq!(stats.frames, 2 + 3, "the preface's SETTINGS, the HEADERS that opened the stream, three DATA frames");
     assert_eq!(conn.stream_window(1), Some((1 << 30) - (3 << 20)));
 }
 
 #[test]
 fn output_queued_ahead_goes_first() {
     let (mut conn, mut wire) = connection(16_384, 1 << 20);
-    conn.write_frame(&Frame::Ping { opaque_data: *b"ahead!!!", ack: false }).unwrap();
+    conn.ping(*b"ahead!!!", false).unwrap();
     assert_eq!(conn.send_and_drain(1, &body(1, 0, 40_000), &mut wire).unwrap(), 40_000);
-    assert_eq!(kinds(&wire, 1), [(PING, 8), (DATA, 16_384), (DATA, 16_384), (DATA, 40_000 - 2 * 16_384)]);
+    assert_eq!(kinds(&wire, 2), [(PING, 8), (DATA, 16_384), (DATA, 16_384), (DATA, 40_000 - 2 * 16_384)]);
     assert_eq!(streams(decode(&wire, 16_384))[&1].body, body(1, 0, 40_000));
     assert_eq!(conn.stats().live_bytes, 0);
 }
@@ -145,7 +145,7 @@ fn in_place_writes_are_the_wire_of_send_and_drain() {
     let mut conns = [connection(16_384, 1 << 30), connection(16_384, 1 << 30)];
     for (index, ((conn, headers_wire), wire)) in conns.iter_mut().zip(&mut wires).enumerate() {
         wire.append(headers_wire);
-        conn.write_frame(&Frame::Ping { opaque_data: *b"ahead!!!", ack: false }).unwrap();
+        conn.ping(*b"ahead!!!", false).unwrap();
         let mut offset = 0;
         for (stream, len) in writes {
             let data = body(stream, offset, len);

@@ -56,7 +56,7 @@ fn refused_allocations_are_typed_errors_and_change_nothing() {
     // One test function: the allocator switch is process-wide.
     let mut conn = Connection::new(Config::default(), &Pool::default());
     let mut wire = Vec::new();
-    conn.write_preface().unwrap();
+    conn.write_preface(&[]).unwrap();
     conn.open_stream(1, &request("/oom").get(), StreamHints::default(), false).unwrap();
     drain_all(&mut conn, 1 << 16, &mut wire);
     // send: what fits in the idle 16 KiB chunk the HEADERS left behind goes
@@ -75,7 +75,11 @@ fn refused_allocations_are_typed_errors_and_change_nothing() {
     // A header block whose scratch cannot be allocated.
     let value = "x".repeat(6000);
     let big = Fields::new(&[(":status", "200"), ("x-big", &value)]);
-    let headers = refusing(|| conn.write_headers(3, &big.get(), HeadersOptions::default()));
+    let mut big_request = request("/big");
+    big_request.0.push((b"x-big".to_vec(), value.clone().into_bytes()));
+    let opened = refusing(|| conn.open_stream(3, &big_request.get(), StreamHints::default(), true));
+    assert!(is_oom(&opened), "{opened:?}");
+    let headers = refusing(|| conn.raw().write_headers(5, &big.get(), HeadersOptions::default()));
     assert!(is_oom(&headers), "{headers:?}");
     let stats = conn.stats();
     assert_eq!((stats.live_bytes, stats.frames, stats.leased_bytes), (before.live_bytes, before.frames, 16 << 10));
@@ -83,7 +87,8 @@ fn refused_allocations_are_typed_errors_and_change_nothing() {
 
     // Allowed again: the same calls succeed.
     assert_eq!(conn.send(1, &data[first..]).unwrap(), data.len() - first);
-    conn.write_headers(3, &big.get(), HeadersOptions { end_stream: true, ..HeadersOptions::default() }).unwrap();
+    conn.open_stream(3, &big_request.get(), StreamHints::default(), true).unwrap();
+    conn.raw().write_headers(5, &big.get(), HeadersOptions { end_stream: true, ..HeadersOptions::default() }).unwrap();
 
     // drain: the host's buffer cannot grow; nothing is taken from the queue.
     let queued = conn.stats().queued_bytes;
@@ -96,7 +101,8 @@ fn refused_allocations_are_typed_errors_and_change_nothing() {
     drain_all(&mut conn, 1 << 16, &mut wire);
     let views = streams(decode(&wire, 16_384));
     assert!(views[&1].body == data && views[&1].ended);
-    assert_eq!(views[&3].header_blocks[0].1, [("x-big".to_string(), value)]);
+    assert_eq!(views[&3].header_blocks[0], (Some("/big".to_string()), vec![("x-big".to_string(), value.clone())]));
+    assert_eq!(views[&5].header_blocks[0].1, [("x-big".to_string(), value)]);
     assert_eq!(conn.stats().leased_bytes, 0);
     assert_eq!(conn.pool().leased_bytes(), 0);
 }

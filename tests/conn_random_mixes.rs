@@ -3,12 +3,16 @@
 //! pool stays within its budget and idle caps, its leased bytes are the sum
 //! of its connections' and each connection stays within its share; under
 //! `tiered`, a connection's leased bytes stay within `live + per-queue slack`
-//! (see `leased_bound`); a failed call changes nothing, and a call on one
-//! connection changes nothing of the others. At the end, with every stream
-//! ended and the output drained, no byte is leased, and h2's decoder sees
-//! every stream's body complete and in order, END_STREAM where expected,
-//! trailers, and nothing after the end, on every connection's wire; once the
-//! connections are dropped the pool counts none of them.
+//! (see `leased_bound`); a failed call changes nothing (and is refused only
+//! where the streams' states say it must be), and a call on one connection
+//! changes nothing of the others. The peer (a server) answers streams at
+//! random: a response that ends its side, a response then END_STREAM on
+//! DATA, or RST_STREAM; a stream closes once both sides are done. At the
+//! end, with every stream ended, answered and the output drained, every
+//! stream is closed, no byte is leased, and h2's decoder sees every stream's
+//! body complete and in order, END_STREAM where expected, trailers, and
+//! nothing after the end, on every connection's wire; once the connections
+//! are dropped the pool counts none of them.
 
 mod conn_common;
 
@@ -17,8 +21,8 @@ use std::collections::BTreeMap;
 use conn_common::{Fields, body, decode, observable, pool_with_budget, request, streams};
 #[cfg(feature = "baselines")]
 use h2fw::baseline::{GoPools, Model};
-use h2fw::conn::{Config, Connection, Error, Stats, StreamHints};
-use h2fw::frame::{Frame, interleave_data, setting};
+use h2fw::conn::{Config, Connection, Error, Rule, Stats, StreamHints, StreamState};
+use h2fw::frame::{FrameType, interleave_data, setting};
 use h2fw::pool::Pool;
 use proptest::prelude::*;
 
@@ -58,6 +62,20 @@ enum Op {
     Drain {
         piece: usize,
     },
+    /// The peer's response HEADERS without END_STREAM.
+    PeerResponds {
+        stream: usize,
+    },
+    /// The peer ends its side: END_STREAM on its HEADERS (a response, or
+    /// trailers after one) or on DATA (after a response).
+    PeerEnds {
+        stream: usize,
+        on_headers: bool,
+    },
+    /// The peer resets the stream.
+    PeerResets {
+        stream: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -78,6 +96,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => prop_oneof![Just(16_384u32), Just(20_000), Just(65_536), Just(1 << 20)].prop_map(Op::MaxFrameSize),
         1 => Just(Op::Ping),
         4 => prop_oneof![1usize..20, 20usize..5000, 5000usize..200_000].prop_map(|piece| Op::Drain { piece }),
+        1 => (0usize..16).prop_map(|stream| Op::PeerResponds { stream }),
+        2 => (0usize..16, any::<bool>()).prop_map(|(stream, on_headers)| Op::PeerEnds { stream, on_headers }),
+        1 => (0usize..16).prop_map(|stream| Op::PeerResets { stream }),
     ]
 }
 
@@ -93,11 +114,28 @@ struct Expected {
     /// Send window without the bytes framed: initial size, SETTINGS deltas
     /// and WINDOW_UPDATEs since the stream opened.
     window: i64,
-    /// Pending bytes a reset dropped.
+    /// Pending bytes a reset (ours or the peer's) dropped.
     dropped: usize,
+    /// The peer sent its response HEADERS.
+    peer_responded: bool,
+    /// The peer ended its side (END_STREAM).
+    peer_ended: bool,
+    /// The peer reset the stream.
+    peer_reset: bool,
 }
 
 impl Expected {
+    /// Closed as RFC 9113 §5.1 has it: reset by either end, or ended by both
+    /// (this end's END_STREAM counts from `finish`, queued or not).
+    fn closed(&self) -> bool {
+        self.reset || self.peer_reset || (self.ended && self.peer_ended)
+    }
+
+    /// Whether the peer may still send on the stream.
+    fn peer_open(&self) -> bool {
+        !self.peer_ended && !self.reset && !self.peer_reset
+    }
+
     /// Body bytes framed so far, given what is pending now.
     fn framed(&self, pending: usize) -> usize {
         self.body.len() - pending - self.dropped
@@ -169,7 +207,7 @@ impl Mix {
     }
 
     fn start(mut conn: Connection) -> Self {
-        conn.write_preface().unwrap();
+        conn.write_preface(&[]).unwrap();
         Self {
             conn,
             wire: Vec::new(),
@@ -295,11 +333,23 @@ impl Mix {
                 Some(id) => {
                     let pending = self.conn.stream_pending(id);
                     let r = self.conn.reset(id, 8);
-                    if r.is_ok() {
-                        let e = self.expected.get_mut(&id).unwrap();
-                        e.open = false;
-                        e.reset = true;
-                        e.dropped += pending;
+                    let e = self.expected.get_mut(&id).unwrap();
+                    match &r {
+                        Ok(()) => {
+                            prop_assert!(!e.closed(), "stream {id}: reset accepted on a closed stream");
+                            e.open = false;
+                            e.reset = true;
+                            e.dropped += pending;
+                        }
+                        Err(error) => {
+                            let want = Error::Refused {
+                                stream: id,
+                                rule: Rule::State { state: StreamState::Closed, frame: FrameType::RstStream },
+                            };
+                            if e.closed() {
+                                prop_assert_eq!(error, &want);
+                            }
+                        }
                     }
                     r
                 }
@@ -330,7 +380,7 @@ impl Mix {
                 other => other,
             },
             Op::MaxFrameSize(size) => self.conn.apply_peer_settings(&[(setting::MAX_FRAME_SIZE, size)]),
-            Op::Ping => self.conn.write_frame(&Frame::Ping { opaque_data: [1; 8], ack: false }),
+            Op::Ping => self.conn.ping([1; 8], false),
             Op::Drain { piece } => {
                 let start = self.wire.len();
                 let r = self.conn.drain(piece, &mut self.wire);
@@ -338,11 +388,64 @@ impl Mix {
                 prop_assert_eq!(r.as_ref().ok().copied().unwrap_or(0), self.wire.len() - start);
                 r.map(|_| ())
             }
+            Op::PeerResponds { stream } => match self.pick(stream) {
+                Some(id) if !self.expected[&id].peer_responded => {
+                    let r = self.conn.apply_peer_headers(id, false);
+                    let e = self.expected.get_mut(&id).unwrap();
+                    prop_assert_eq!(r.is_ok(), e.peer_open(), "stream {}: the peer's HEADERS: {:?}", id, r);
+                    if r.is_ok() {
+                        e.peer_responded = true;
+                    }
+                    r
+                }
+                _ => Ok(()),
+            },
+            Op::PeerEnds { stream, on_headers } => match self.pick(stream) {
+                Some(id) => {
+                    let peer_open = self.expected[&id].peer_open();
+                    let responded = self.expected[&id].peer_responded;
+                    let r = if on_headers {
+                        self.conn.apply_peer_headers(id, true)
+                    } else if responded {
+                        self.conn.apply_peer_end_stream(id)
+                    } else {
+                        // DATA comes after the response's HEADERS.
+                        self.conn.apply_peer_headers(id, false).and_then(|()| self.conn.apply_peer_end_stream(id))
+                    };
+                    prop_assert_eq!(r.is_ok(), peer_open, "stream {}: the peer's END_STREAM: {:?}", id, r);
+                    let e = self.expected.get_mut(&id).unwrap();
+                    if r.is_ok() {
+                        e.peer_responded = true;
+                        e.peer_ended = true;
+                    }
+                    r
+                }
+                None => Ok(()),
+            },
+            Op::PeerResets { stream } => match self.pick(stream) {
+                Some(id) => {
+                    let pending = self.conn.stream_pending(id);
+                    let known = self.conn.stream_window(id).is_some();
+                    let r = self.conn.apply_peer_reset(id);
+                    // A stream that was used is never idle: the peer's reset of
+                    // a closed one is a late frame, ignored.
+                    prop_assert!(r.is_ok(), "stream {id}: the peer's RST_STREAM: {r:?}");
+                    let e = self.expected.get_mut(&id).unwrap();
+                    prop_assert!(known || e.closed(), "stream {id}: forgotten before it closed");
+                    if known {
+                        e.open = false;
+                        e.peer_reset = true;
+                        e.dropped += pending;
+                    }
+                    r
+                }
+                None => Ok(()),
+            },
         };
         let conn = &self.conn;
         let after = conn.stats();
         match &result {
-            Err(Error::Pool(_) | Error::WouldBlock { .. } | Error::StreamNotOpen { .. }) => {
+            Err(Error::Pool(_) | Error::WouldBlock { .. } | Error::StreamNotOpen { .. } | Error::Refused { .. }) => {
                 prop_assert_eq!(observable(&before), observable(&after), "a refused call changed the connection");
             }
             Err(other) => prop_assert!(false, "unexpected error {other:?}"),
@@ -372,12 +475,17 @@ impl Mix {
         }
         prop_assert!(after.conn_window >= 0);
         if self.is_tiered() {
-            // A stream finished with trailers stays known (a window) until they are out.
-            let trailers_waiting = self
-                .expected
-                .iter()
-                .filter(|&(&id, e)| e.trailers && conn.stream_window(id).is_some() && conn.stream_pending(id) == 0)
-                .count();
+            // A stream finished with trailers stays known (a window) until
+            // they are out, and after that until the peer ends its side too;
+            // none waits when no trailer list is stored.
+            let trailers_waiting = if after.trailer_bytes == 0 {
+                0
+            } else {
+                self.expected
+                    .iter()
+                    .filter(|&(&id, e)| e.trailers && conn.stream_window(id).is_some() && conn.stream_pending(id) == 0)
+                    .count()
+            };
             let bound = leased_bound(&after, trailers_waiting);
             prop_assert!(
                 after.leased_bytes <= bound,
@@ -392,6 +500,22 @@ impl Mix {
     fn open_windows(&mut self) {
         self.conn.apply_peer_settings(&[(setting::INITIAL_WINDOW_SIZE, 1 << 30)]).unwrap();
         let _ = self.conn.apply_window_update(0, 1 << 30);
+    }
+
+    /// The peer answers every stream it has not ended or reset: a response
+    /// with END_STREAM (or trailers after its response). Every stream is
+    /// then closed.
+    fn peer_answers_every_stream(&mut self) -> Result<(), TestCaseError> {
+        for (&id, e) in &mut self.expected {
+            if e.peer_open() {
+                prop_assert_eq!(self.conn.apply_peer_headers(id, true), Ok(()), "stream {}", id);
+                e.peer_responded = true;
+                e.peer_ended = true;
+            }
+            prop_assert_eq!(self.conn.stream_state(id), StreamState::Closed, "stream {}", id);
+            prop_assert_eq!(self.conn.stream_window(id), None, "stream {} is forgotten", id);
+        }
+        Ok(())
     }
 
     /// Ends every stream still open (with trailers on every other one).
@@ -426,12 +550,25 @@ impl Mix {
             let view = view.unwrap();
             prop_assert!(!view.frame_after_end, "stream {id}: frame after END_STREAM");
             prop_assert_eq!(view.header_blocks.first().map(|(path, _)| path.as_deref()), Some(Some("/mix")));
+            let want_trailers = e
+                .trailers
+                .then(|| vec![("grpc-status".to_string(), "0".to_string()), ("x-stream".to_string(), id.to_string())]);
             if e.reset {
                 prop_assert!(
                     view.body == e.body[..e.body.len() - e.dropped],
                     "stream {id}: body before the reset differs"
                 );
                 prop_assert_eq!(view.reset, Some(8));
+            } else if e.peer_reset {
+                // What went out before the peer's reset: a prefix of the
+                // body, and the end only if this end had ended it.
+                prop_assert!(
+                    view.body == e.body[..e.body.len() - e.dropped],
+                    "stream {id}: body before the peer's reset differs"
+                );
+                prop_assert_eq!(view.reset, None);
+                prop_assert!(!view.ended || e.ended, "stream {id}: END_STREAM it was not given");
+                prop_assert!(view.trailers.is_none() || view.trailers == want_trailers, "stream {id}: trailers");
             } else {
                 prop_assert!(
                     view.body == e.body,
@@ -440,10 +577,10 @@ impl Mix {
                     e.body.len()
                 );
                 prop_assert_eq!(view.ended, e.ended, "stream {}: END_STREAM", id);
-                let want = e.trailers.then(|| {
-                    vec![("grpc-status".to_string(), "0".to_string()), ("x-stream".to_string(), id.to_string())]
-                });
-                prop_assert_eq!(&view.trailers, &want, "stream {}: trailers", id);
+                // On a negative window the stream ends with an empty trailer
+                // block instead of an empty DATA: no trailers either way.
+                let trailers = view.trailers.clone().filter(|fields| !fields.is_empty() || want_trailers.is_some());
+                prop_assert_eq!(&trailers, &want_trailers, "stream {}: trailers", id);
             }
         }
         Ok(())
@@ -497,8 +634,9 @@ fn drain_everything(mixes: &mut [Mix]) -> Result<(), TestCaseError> {
 /// Runs `ops` on connection `i % n` of `mixes` (all on `pool`), checking the
 /// pool after each and that no other connection changed; then opens every
 /// window, drains, checks that no open idle tiered stream holds a buffer,
-/// ends every stream, drains, and verifies every wire; then drops the
-/// connections and checks the pool is left with nothing leased.
+/// ends every stream, drains, lets the peer answer every stream (all are
+/// then closed), and verifies every wire; then drops the connections and
+/// checks the pool is left with nothing leased.
 fn run_on(
     pool: Pool,
     mut mixes: Vec<Mix>,
@@ -530,6 +668,10 @@ fn run_on(
     mixes.iter_mut().for_each(Mix::finish_open_streams);
     check_pool(&pool, &mixes, shares)?;
     drain_everything(&mut mixes)?;
+    check_pool(&pool, &mixes, shares)?;
+    for mix in &mut mixes {
+        mix.peer_answers_every_stream()?;
+    }
     check_pool(&pool, &mixes, shares)?;
     for mix in &mixes {
         mix.verify()?;

@@ -158,6 +158,10 @@ fn go7_streams_hold_a_go_sized_scratch_buffer_for_their_life() {
     assert_eq!(go.stats().pools[0].leased_bytes, 16_384 + 101);
     conn.finish(1, None).unwrap();
     conn.finish(3, None).unwrap();
+    drain_all(&mut conn, 1 << 20, &mut Vec::new());
+    // The server answers each request: the streams close.
+    conn.apply_peer_headers(1, true).unwrap();
+    conn.apply_peer_headers(3, true).unwrap();
     let stats = go.stats();
     assert_eq!((stats.pools[0].leased_bytes, stats.pools[0].idle_bytes), (0, 16_384 + 101));
 }
@@ -176,9 +180,26 @@ fn single_hands_an_uploads_buffer_to_a_small_stream_and_go7_does_not() {
         }
         conn.finish(1, None).unwrap();
         drain_all(&mut conn, 1 << 20, &mut Vec::new());
+        conn.apply_peer_headers(1, true).unwrap(); // the server answers the upload
         open(&mut conn, 3, Some(300));
         let scratch: usize = go.stats().pools.iter().map(|p| p.leased_bytes).sum();
         assert_eq!(scratch, small_scratch, "{policy:?}");
         assert_eq!(go.stats().leased_bytes, small_scratch, "{policy:?}");
     }
+}
+
+/// Go returns a stream's scratch buffer when its body is written
+/// (`writeRequestBody` puts it back on return), not when the peer answers;
+/// the model now keeps it until the stream closes, so baseline peaks count
+/// buffers Go has already given back for every stream awaiting its response.
+#[cfg(feature = "baselines")]
+#[test]
+fn go7_scratch_goes_back_when_the_body_is_written() {
+    let (mut conn, go) = stalled_baseline(Model::Go7, 16_384);
+    open(&mut conn, 1, None);
+    conn.apply_window_update(1, 1 << 20).unwrap();
+    assert_eq!(conn.send(1, &[1; 1000]).unwrap(), 1000);
+    conn.finish(1, None).unwrap();
+    drain_all(&mut conn, 1 << 20, &mut Vec::new());
+    assert_eq!(go.stats().pools[0].leased_bytes, 0, "the body is out: Go has put the buffer back");
 }

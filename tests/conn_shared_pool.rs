@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use conn_common::{Fields, body, decode, drain_all, observable, pool_with_budget, request, streams};
 use h2fw::conn::{Config, Connection, Error, StreamHints};
-use h2fw::frame::{Frame, setting};
+use h2fw::frame::setting;
 use h2fw::pool::{Pool, PoolError};
 
 const K: usize = 1 << 10;
@@ -113,6 +113,9 @@ fn a_share_caps_one_connection_while_another_keeps_queuing() {
     assert!(resumed > 0);
     taken += resumed;
     send_all(&mut a, 1, &data_a[taken..], &mut wire_a, |a| assert!(a.stats().leased_bytes <= SHARE));
+    // The body used the whole stream window; the empty END_STREAM waits for
+    // a positive one (RFC 9113 §6.9): the peer returns the credit it read.
+    a.apply_window_update(1, 1 << 20).unwrap();
     a.finish(1, None).unwrap();
     drain_all(&mut a, 1 << 20, &mut wire_a);
     assert!(a.stats().peak_leased_bytes <= SHARE);
@@ -157,7 +160,7 @@ fn drained_connections_hold_nothing_and_idle_stays_capped() {
         // Every connection queues its burst: more than the windows take at once.
         for (i, conn) in conns.iter_mut().enumerate() {
             if round == 0 {
-                conn.write_preface().unwrap();
+                conn.write_preface(&[]).unwrap();
                 for id in [1, 3, 5] {
                     open(conn, id);
                 }
@@ -217,7 +220,7 @@ fn dropping_a_connection_returns_everything_it_held() {
     let cap = pool.config().idle_total_bytes;
     let mut keep = stalled(Config::default(), &pool);
     let mut wire = Vec::new();
-    keep.write_preface().unwrap();
+    keep.write_preface(&[]).unwrap();
     open(&mut keep, 1);
     let kept_body = body(1, 0, 100 * K);
     assert_eq!(keep.send(1, &kept_body).unwrap(), kept_body.len());
@@ -228,13 +231,13 @@ fn dropping_a_connection_returns_everything_it_held() {
     let mut doomed: Vec<Connection> = (0..3)
         .map(|i| {
             let mut conn = stalled(Config::default(), &pool);
-            conn.write_preface().unwrap();
+            conn.write_preface(&[]).unwrap();
             for id in [1, 3, 5] {
                 open(&mut conn, id);
                 assert_eq!(conn.send(id, &body(id, 0, (i + 1) * 50 * K)).unwrap(), (i + 1) * 50 * K);
             }
             conn.finish(3, Some(&trailers.get())).unwrap();
-            conn.write_frame(&Frame::Ping { opaque_data: [i as u8; 8], ack: false }).unwrap();
+            conn.ping([i as u8; 8], false).unwrap();
             let stats = conn.stats();
             assert!(stats.queued_bytes > 0 && stats.pending_bytes > 0 && stats.trailer_bytes > 0, "{stats:?}");
             conn
@@ -298,7 +301,7 @@ fn is_budget<T>(result: &Result<T, Error>, budget: usize) -> bool {
 // Proves: one budget binds all connections together. With a 128 KiB pool,
 // connection A filling it makes B's leases fail with the typed
 // `BudgetExceeded` (B holds nothing, so its share is not what refuses):
-// `send`, `send_and_drain`, `open_stream` and `write_frame` write nothing,
+// `send`, `send_and_drain`, `open_stream` and `ping` write nothing,
 // change nothing and leave B usable. Once A's peer reads and A drains, the
 // same calls on B succeed, and both wires decode with h2.
 #[test]
@@ -330,7 +333,7 @@ fn one_budget_binds_every_connection() {
     assert!(is_budget(&sent, BUDGET), "{sent:?}");
     let opened = b.open_stream(3, &request("/late").get(), StreamHints::default(), false);
     assert!(is_budget(&opened, BUDGET), "{opened:?}");
-    let ping = b.write_frame(&Frame::Ping { opaque_data: [2; 8], ack: false });
+    let ping = b.ping([2; 8], false);
     assert!(is_budget(&ping, BUDGET), "{ping:?}");
     assert_eq!(b.drain(usize::MAX, &mut wire_b), Ok(0));
     assert_eq!(wire_b.len(), wire_len, "nothing written for B");
@@ -344,10 +347,13 @@ fn one_budget_binds_every_connection() {
 
     assert_eq!(b.send(1, b"hello").unwrap(), 5);
     b.open_stream(3, &request("/late").get(), StreamHints::default(), false).unwrap();
-    b.write_frame(&Frame::Ping { opaque_data: [2; 8], ack: false }).unwrap();
+    b.ping([2; 8], false).unwrap();
     b.finish(1, None).unwrap();
     drain_all(&mut b, 1 << 20, &mut wire_b);
     send_all(&mut a, 1, &data_a[taken..], &mut wire_a, |_| assert!(pool.held_bytes() <= BUDGET));
+    // The body used the whole stream window; the empty END_STREAM waits for
+    // a positive one (RFC 9113 §6.9): the peer returns the credit it read.
+    a.apply_window_update(1, 1 << 20).unwrap();
     a.finish(1, None).unwrap();
     drain_all(&mut a, 1 << 20, &mut wire_a);
     assert_eq!(pool.leased_bytes(), 0);

@@ -93,10 +93,11 @@ fn regular_field() -> impl Strategy<Value = Field> {
     (name(), value(), prop::bool::weighted(0.2)).prop_map(|(n, v, s)| (n, v, s))
 }
 
-/// A `:path` value: UTF-8 (h2 stores it as a str) with control bytes, which
-/// h2 refuses in regular values, so their Huffman codes get decoded too.
+/// A `:path` value: ASCII (h2 stores it as a str) with HTAB and SP inside.
+/// Control bytes are refused by the encoder in every value (RFC 9110 §5.5;
+/// `rejects_bad_values` in `hpack_encoder.rs`), so they never reach h2.
 fn path() -> impl Strategy<Value = Vec<u8>> {
-    let byte = prop_oneof![0x01u8..=0x09, 0x0bu8..=0x0c, 0x0eu8..=0x7f];
+    let byte = prop_oneof![Just(b'\t'), 0x20u8..=0x7e];
     vec(byte, 0..30).prop_map(|rest| trim([b"/".as_slice(), &rest].concat()))
 }
 
@@ -371,13 +372,14 @@ proptest! {
     }
 }
 
-/// Every byte value's Huffman code through h2: control bytes in `:path`,
-/// the rest in a regular value, coded with `Huffman::Always`.
+/// The Huffman code of every byte a value may hold through h2 (HTAB, SP,
+/// visible ASCII, obs-text), in `:path` and in a regular value, coded with
+/// `Huffman::Always`. Control bytes are refused before encoding now; their
+/// codes are checked by the unit tests of `hpack::huffman`.
 #[test]
 fn h2_decodes_every_huffman_code() {
     let config = EncoderConfig { huffman: Huffman::Always, ..EncoderConfig::default() };
-    let path: Vec<u8> =
-        [b"/".as_slice(), &(0x01..=0x7fu8).filter(|b| !matches!(b, b'\r' | b'\n')).collect::<Vec<_>>()].concat();
+    let path: Vec<u8> = [b"/\t".as_slice(), &(0x20..=0x7eu8).collect::<Vec<_>>()].concat();
     let value: Vec<u8> =
         [b"v".as_slice(), &(0x20..=0xffu8).filter(|&b| b != 0x7f).collect::<Vec<_>>(), b"\tv"].concat();
     let fields = vec![(b":path".to_vec(), path, false), (b"x-all".to_vec(), value, false)];

@@ -98,6 +98,10 @@ fn run_mix(model: Option<Model>, small_stream_frames: Option<u32>) -> Run {
         body_bytes += (UPLOADS as usize * UPLOAD_LEN) as u64;
         drain_all(&mut conn, 1 << 20, &mut wire);
         wire.clear();
+        // The server answers each upload once it has it all: the streams close.
+        for &id in &uploads {
+            conn.apply_peer_headers(id, true).unwrap();
+        }
 
         if let Some(size) = small_stream_frames {
             conn.apply_peer_settings(&[(setting::MAX_FRAME_SIZE, size)]).unwrap();

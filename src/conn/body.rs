@@ -112,6 +112,9 @@ impl Connection {
     /// at once) and queues RST_STREAM. Refused on an idle or closed stream
     /// (RFC 9113 §5.1); the peer's RST_STREAM is [`Connection::apply_peer_reset`].
     pub fn reset(&mut self, stream: u32, error_code: u32) -> Result<(), Error> {
+        if stream == 0 {
+            return Err(crate::frame::FrameError::StreamIdRequired { frame: FrameType::RstStream }.into());
+        }
         self.check_open_state(stream, FrameType::RstStream)?;
         self.queue_frame(&Frame::RstStream { stream, error_code })?;
         self.preface();
@@ -348,6 +351,7 @@ impl Connection {
             s.window -= n as i64;
             if end_stream {
                 s.finish = None;
+                s.body_done(pool);
             }
             ready.pop_front();
             if s.sendable() {

@@ -60,7 +60,11 @@ impl Connection {
     /// pool chunk.
     pub fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), Error> {
         let frame = Frame::Ping { opaque_data, ack };
-        if ack { self.queue_control(&frame)? } else { self.queue_frame(&frame)? }
+        if ack {
+            self.queue_control(&frame)?
+        } else {
+            self.queue_frame(&frame)?
+        }
         self.preface();
         Ok(())
     }

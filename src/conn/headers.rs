@@ -36,6 +36,10 @@ impl Connection {
         }
         self.check_can_open(stream)?;
         let checked = rules::check(stream, Block::Request, fields, self.peer.limits)?;
+        if let Some(declared) = checked.content_length.filter(|&len| end_stream && len > 0) {
+            let rule = Rule::ContentLength { declared_left: declared, offered: 0 };
+            return Err(Error::Refused { stream, rule });
+        }
         self.streams.try_reserve()?;
         let pending = self.new_pending(hints)?;
         let queued = self.queue_header_block(fields, |block| Frame::Headers {
@@ -178,11 +182,13 @@ impl Connection {
     /// pseudo-headers, RFC 9113 §8.1). A body shorter than its declared
     /// `content-length` is refused.
     ///
-    /// With nothing pending the frame is queued now when it may go (trailers
-    /// need no window; an empty END_STREAM waits for a positive window,
-    /// RFC 9113 §6.9); otherwise it goes out right after the stream's last
-    /// DATA (trailers are validated now, kept in a pooled buffer and
-    /// HPACK-encoded then, in wire order).
+    /// With nothing pending the frame is queued now: trailers need no
+    /// window, an empty END_STREAM DATA needs windows of at least 0 (RFC
+    /// 9113 §6.9.1), and on a negative window the stream ends with an empty
+    /// trailer block instead (a peer may reject even an empty DATA there).
+    /// Otherwise it goes out right after the stream's last DATA (trailers
+    /// are validated now, kept in a pooled buffer and HPACK-encoded then, in
+    /// wire order).
     pub fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), Error> {
         let Some(s) = self.streams.get(stream).filter(|s| s.send == Send::Body) else {
             return Err(Error::StreamNotOpen { stream });
@@ -193,13 +199,19 @@ impl Connection {
             rules::check(stream, Block::Trailers, fields, self.peer.limits)?;
             crate::hpack::validate(fields)?;
         }
-        let sendable_now = pending == 0 && (trailers.is_some() || (window > 0 && self.conn_window > 0));
-        if sendable_now {
+        if pending == 0 {
             match trailers {
                 Some(fields) => self.queue_header_block(fields, trailer_frame(stream))?,
-                None => self.queue_frame(&Frame::Data { stream, data: &[], end_stream: true, pad_length: None })?,
+                None if window >= 0 && self.conn_window >= 0 => {
+                    self.queue_frame(&Frame::Data { stream, data: &[], end_stream: true, pad_length: None })?
+                }
+                None => self.queue_header_block(&[], trailer_frame(stream))?,
             }
-            if let Some(((), removed)) = self.streams.update(stream, |s| s.end_send(None)) {
+            let Connection { streams, pool, .. } = self;
+            if let Some(((), removed)) = streams.update(stream, |s| {
+                s.end_send(None);
+                s.body_done(pool);
+            }) {
                 self.release(stream, removed);
             }
             return Ok(());
@@ -285,7 +297,11 @@ impl Connection {
             self.totals.trailer_bytes -= stored.len();
             stored.release(&mut self.pool);
         }
-        if let Some(((), removed)) = self.streams.update(id, |s| s.finish = None) {
+        let Connection { streams, pool, .. } = self;
+        if let Some(((), removed)) = streams.update(id, |s| {
+            s.finish = None;
+            s.body_done(pool);
+        }) {
             self.release(id, removed);
         }
         Ok(true)

@@ -33,19 +33,25 @@ impl<'a> Raw<'a> {
     /// Queues one frame as given (DATA is split at the peer's
     /// MAX_FRAME_SIZE, not held to any window).
     pub fn write_frame(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
-        let (stream, kind, data) = match *frame {
-            Frame::Data { stream, data, .. } => (stream, Some(FrameType::Data), data.len()),
-            Frame::Headers { stream, .. } => (stream, Some(FrameType::Headers), 0),
-            Frame::PushPromise { stream, .. } => (stream, Some(FrameType::PushPromise), 0),
-            Frame::RstStream { stream, .. } => (stream, Some(FrameType::RstStream), 0),
-            _ => (0, None, 0),
+        let (stream, kind) = match *frame {
+            Frame::Data { stream, .. } => (stream, Some(FrameType::Data)),
+            Frame::Headers { stream, .. } => (stream, Some(FrameType::Headers)),
+            Frame::PushPromise { stream, .. } => (stream, Some(FrameType::PushPromise)),
+            Frame::RstStream { stream, .. } => (stream, Some(FrameType::RstStream)),
+            _ => (0, None),
         };
         if let Some(kind) = kind {
             self.check_unmanaged(stream, kind)?;
         }
+        let (queued, frames) = (self.conn.output.len(), self.conn.totals.frames);
         self.conn.queue_frame(frame)?;
         self.note(frame);
-        self.conn.conn_window -= data as i64;
+        if kind == Some(FrameType::Data) {
+            // Flow control counts each DATA frame's payload, padding included (§6.9.1).
+            let wire = self.conn.output.len() - queued;
+            let headers = (self.conn.totals.frames - frames) as usize * frame::FRAME_HEADER_LEN;
+            self.conn.conn_window -= (wire - headers) as i64;
+        }
         Ok(())
     }
 
@@ -59,13 +65,8 @@ impl<'a> Raw<'a> {
     ) -> Result<(), Error> {
         self.check_unmanaged(stream, FrameType::Headers)?;
         let HeadersOptions { end_stream, priority, pad_length } = options;
-        self.conn.local.preface_written = true;
-        self.conn.queue_header_block(fields, |block| Frame::Headers {
-            stream,
-            block,
-            end_stream,
-            priority,
-            pad_length,
+        self.queue_block(|conn| {
+            conn.queue_header_block(fields, |block| Frame::Headers { stream, block, end_stream, priority, pad_length })
         })?;
         self.conn.streams.note_used(stream);
         Ok(())
@@ -81,15 +82,22 @@ impl<'a> Raw<'a> {
         pad_length: Option<u8>,
     ) -> Result<(), Error> {
         self.check_unmanaged(stream, FrameType::PushPromise)?;
-        self.conn.local.preface_written = true;
-        self.conn.queue_header_block(fields, |block| Frame::PushPromise {
-            stream,
-            promised_stream,
-            block,
-            pad_length,
+        self.queue_block(|conn| {
+            conn.queue_header_block(fields, |block| Frame::PushPromise { stream, promised_stream, block, pad_length })
         })?;
         self.conn.streams.note_used(promised_stream);
         Ok(())
+    }
+
+    /// Queues a header block with `queue`, as raw writes do (no preface of
+    /// the connection's own), leaving the preface flag as it was if refused.
+    fn queue_block(&mut self, queue: impl FnOnce(&mut Connection) -> Result<(), Error>) -> Result<(), Error> {
+        let was = std::mem::replace(&mut self.conn.local.preface_written, true);
+        let queued = queue(self.conn);
+        if queued.is_err() {
+            self.conn.local.preface_written = was;
+        }
+        queued
     }
 
     /// Refuses a `frame` on a stream the managed API tracks.

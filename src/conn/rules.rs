@@ -82,6 +82,9 @@ pub(super) fn check(
             if block == Block::Promise && !matches!(method, b"GET" | b"HEAD") {
                 return message("a promised request is safe and cacheable: GET or HEAD (§8.4)");
             }
+            if block == Block::Promise && checked.content_length.is_some_and(|len| len > 0) {
+                return message("a promised request carries no content (§8.4.1)");
+            }
             if method == b"CONNECT" && protocol.is_none() {
                 if pseudo(b":scheme").is_some() || pseudo(b":path").is_some() {
                     return message("CONNECT carries no :scheme or :path (§8.5)");

@@ -393,6 +393,13 @@ impl Stream {
         Err(Error::Refused { stream: id, rule: Rule::State { state: self.state(local), frame } })
     }
 
+    /// Gives back what the body held once it is all out: nothing under the
+    /// tiered pool, the Go scratch buffer under a baseline (Go returns it
+    /// when the body is written, not when the peer ends the stream).
+    pub(super) fn body_done(&mut self, pool: &mut crate::pool::PoolShare) {
+        std::mem::replace(&mut self.pending, super::stream::Pending::empty()).release(pool);
+    }
+
     /// Marks the body ended: at once, or after its pending bytes with `finish`.
     pub(super) fn end_send(&mut self, finish: Option<Finish>) {
         self.finish = finish;

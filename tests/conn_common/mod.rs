@@ -65,6 +65,27 @@ pub fn request(path: &str) -> Fields {
     Fields::new(&[(":method", "POST"), (":scheme", "https"), (":authority", "example.com"), (":path", path)])
 }
 
+/// A GET request's header fields (what a server may promise).
+pub fn get_request(path: &str) -> Fields {
+    Fields::new(&[(":method", "GET"), (":scheme", "https"), (":authority", "example.com"), (":path", path)])
+}
+
+/// A response's header fields with `status`.
+pub fn response(status: &str) -> Fields {
+    Fields::new(&[(":status", status)])
+}
+
+/// The SETTINGS frame of a preface with every setting at its default: an
+/// empty payload, type 0x4, no flags, stream 0.
+pub const EMPTY_SETTINGS: [u8; 9] = [0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+
+/// `wire` past a client's preface with default settings (the 24-byte magic
+/// and an empty SETTINGS frame), which it must start with.
+pub fn after_preface(wire: &[u8]) -> &[u8] {
+    let rest = wire.strip_prefix(&PREFACE[..]).expect("the wire starts with the preface magic");
+    rest.strip_prefix(&EMPTY_SETTINGS[..]).expect("the magic is followed by an empty SETTINGS frame")
+}
+
 /// Drains everything the connection will give now, in pieces of `piece` bytes.
 pub fn drain_all(conn: &mut Connection, piece: usize, wire: &mut Vec<u8>) -> usize {
     let mut total = 0;
