@@ -4,7 +4,8 @@
 //! come back intact. A few paths misbehave on purpose:
 //!
 //! - `/reset-before-head/CODE`: RST_STREAM with CODE instead of a response;
-//! - `/reset-after-data/CODE`: the head and the first DATA echoed, then RST_STREAM with CODE;
+//! - `/reset-after-data/CODE`: the head and the first DATA echoed, then
+//!   RST_STREAM with CODE when more of the request arrives;
 //! - `/goaway`: echoes, and starts a graceful shutdown of its connection (GOAWAY).
 //!
 //! It notes how each request body ended, for tests to check what the
@@ -192,12 +193,12 @@ impl Body for EchoBody {
         if this.done {
             return Poll::Ready(None);
         }
+        let polled = std::task::ready!(Pin::new(&mut this.incoming).poll_frame(cx));
         if let Some(reason) = this.reset_after_data.filter(|_| this.data_sent) {
             this.done = true;
             note(&this.log, &this.path, Outcome::ResetByBackend);
             return Poll::Ready(Some(Err(reason.into())));
         }
-        let polled = std::task::ready!(Pin::new(&mut this.incoming).poll_frame(cx));
         Poll::Ready(match polled {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
@@ -218,6 +219,25 @@ impl Body for EchoBody {
                 None
             }
         })
+    }
+}
+
+impl Drop for EchoBody {
+    /// hyper stops polling a response whose stream the client reset: look
+    /// at what the request body has left to say (its reset code) now.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let code = loop {
+            match Pin::new(&mut self.incoming).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(error))) => break h2_reason(&error).map(u32::from),
+                Poll::Ready(None) | Poll::Pending => break None,
+            }
+        };
+        note(&self.log, &self.path, Outcome::Reset { code });
     }
 }
 

@@ -130,6 +130,8 @@ pub struct H2loadReport {
     pub failed: u64,
     /// Responses with a 2xx status.
     pub status_2xx: u64,
+    /// Response body bytes received.
+    pub data_bytes: u64,
     /// Everything it printed.
     pub output: String,
 }
@@ -189,6 +191,13 @@ fn parse_report(output: String) -> Result<H2loadReport, ToolError> {
     let figure = |name: &str, what| count(&requests, name).ok_or_else(|| missing(what));
     let failed = figure(" failed", "failed")? + figure(" errored", "errored")? + figure(" timeout", "timeout")?;
     let status = line("status codes:").ok_or_else(|| missing("status codes:"))?;
+    // `traffic: 187.70MB (196813149) total, ... 187.50MB (196608000) data`
+    let traffic = line("traffic:").ok_or_else(|| missing("traffic:"))?;
+    let data_bytes = traffic
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" data"))
+        .and_then(|part| part.split_once('(')?.1.split_once(')')?.0.parse().ok())
+        .ok_or_else(|| missing("data bytes"))?;
     Ok(H2loadReport {
         requests_per_second,
         total: figure(" total", "total")?,
@@ -196,6 +205,7 @@ fn parse_report(output: String) -> Result<H2loadReport, ToolError> {
         succeeded: figure(" succeeded", "succeeded")?,
         failed,
         status_2xx: count(&status, " 2xx").ok_or_else(|| missing("2xx"))?,
+        data_bytes,
         output,
     })
 }
