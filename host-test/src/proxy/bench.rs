@@ -61,6 +61,8 @@ pub struct ProxyBenchArgs {
 const UPLOAD: usize = 64 << 10;
 /// Bytes of the message each long-lived stream echoes.
 const MESSAGE: usize = 128;
+/// Streams opened at once in the memory rows.
+const WAVE: usize = 128;
 /// Longest one h2load run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -139,7 +141,9 @@ fn memory(args: &ProxyBenchArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for kind in [UpstreamKind::Component, UpstreamKind::Hyper] {
         let proxy = start(kind, echo.address(), args.connections)?;
-        let row = runtime.block_on(hold_streams(&proxy, args.long_lived, args.long_lived_clients))?;
+        let held = runtime.block_on(hold_streams(&proxy, args.long_lived, args.long_lived_clients));
+        let row =
+            held.with_context(|| format!("{} long-lived streams through the {} proxy", args.long_lived, kind.name()))?;
         rows.push((kind, row));
     }
     let streams = args.long_lived as f64;
@@ -194,7 +198,7 @@ async fn hold_streams(proxy: &Proxy, streams: usize, clients: usize) -> anyhow::
     for index in 0..streams {
         let mut sender = senders[index % clients].clone();
         let mut released = released.clone();
-        let echoed_streams = echoed_streams.clone();
+        let done = echoed_streams.clone();
         tasks.spawn(async move {
             let (body, request_body) = client::channel();
             let request = Request::builder()
@@ -206,17 +210,31 @@ async fn hold_streams(proxy: &Proxy, streams: usize, clients: usize) -> anyhow::
             let response = sender.send_request(request);
             let message = Bytes::from(vec![(index % 251) as u8; MESSAGE]);
             ensure!(body.data(message.clone()).await, "stream {index}: request gone");
-            let mut response = response.await?.into_body();
+            let mut response = response.await.with_context(|| format!("stream {index}: response head"))?.into_body();
             let mut echoed = 0;
             while echoed < MESSAGE {
-                let frame = response.frame().await.context("response ended early")??;
-                echoed += frame.data_ref().map_or(0, Bytes::len);
+                let frame = response.frame().await.context("response ended early")?;
+                echoed += frame.with_context(|| format!("stream {index}: echo"))?.data_ref().map_or(0, Bytes::len);
             }
-            echoed_streams.fetch_add(1, Ordering::Relaxed);
+            done.fetch_add(1, Ordering::Relaxed);
             // Hold the stream open until every stream is.
             let _ = released.wait_for(|released| *released).await;
-            end(body, &mut response).await
+            end(body, &mut response).await.with_context(|| format!("stream {index}: end"))
         });
+        // Open in waves: h2 0.4.20 resets a connection's streams when more
+        // than a few hundred small DATA frames wait unread on it (its
+        // "excessive load" budget), and a burst of echoes would be that.
+        if (index + 1) % WAVE == 0 {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while echoed_streams.load(Ordering::Relaxed) <= index {
+                ensure!(Instant::now() < deadline, "stream {index} not echoed in time");
+                if let Some(result) = tasks.try_join_next() {
+                    result??;
+                    bail!("a stream ended before the others were open");
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
     }
     // Wait until every stream echoed its message.
     let deadline = started + Duration::from_secs(600);

@@ -35,9 +35,17 @@ pub enum ClientError {
     Http(#[source] hyper::Error),
 }
 
-/// A request body fed by a [`BodySender`]; it ends when the sender is dropped.
+/// A request body fed by a [`BodySender`]; it ends when the sender is
+/// dropped. [`ChannelBody::empty`] is no body at all (END_STREAM on HEADERS).
 pub struct ChannelBody {
-    frames: mpsc::Receiver<Result<Frame<Bytes>, h2::Error>>,
+    frames: Option<mpsc::Receiver<Result<Frame<Bytes>, h2::Error>>>,
+}
+
+impl ChannelBody {
+    /// No body: the request's HEADERS end its stream.
+    pub fn empty() -> Self {
+        ChannelBody { frames: None }
+    }
 }
 
 /// Feeds a [`ChannelBody`].
@@ -48,7 +56,7 @@ pub struct BodySender {
 /// A body and its sender, holding at most one frame in between.
 pub fn channel() -> (BodySender, ChannelBody) {
     let (frames, receiver) = mpsc::channel(1);
-    (BodySender { frames }, ChannelBody { frames: receiver })
+    (BodySender { frames }, ChannelBody { frames: Some(receiver) })
 }
 
 impl BodySender {
@@ -73,7 +81,14 @@ impl Body for ChannelBody {
     type Error = h2::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
-        self.frames.poll_recv(cx)
+        match self.frames.as_mut() {
+            Some(frames) => frames.poll_recv(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_none()
     }
 }
 

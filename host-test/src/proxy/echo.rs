@@ -193,7 +193,15 @@ impl Body for EchoBody {
         if this.done {
             return Poll::Ready(None);
         }
-        let polled = std::task::ready!(Pin::new(&mut this.incoming).poll_frame(cx));
+        let polled = loop {
+            match std::task::ready!(Pin::new(&mut this.incoming).poll_frame(cx)) {
+                // The empty DATA that carried the request's END_STREAM: echoed
+                // as is, it would be an empty DATA frame without END_STREAM,
+                // and h2 peers reset a connection past 100 of those.
+                Some(Ok(frame)) if frame.data_ref().is_some_and(Bytes::is_empty) => continue,
+                polled => break polled,
+            }
+        };
         if let Some(reason) = this.reset_after_data.filter(|_| this.data_sent) {
             this.done = true;
             note(&this.log, &this.path, Outcome::ResetByBackend);
