@@ -6,10 +6,11 @@
 mod proxy_common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
+use h2fw_host::proxy::Proxy;
 use h2fw_host::proxy::client::{BodySender, ChannelBody};
 use h2fw_host::proxy::echo::Outcome;
 use h2fw_host::proxy::nghttp2::ChildGuard;
@@ -53,15 +54,21 @@ impl Held {
     }
 }
 
+/// One client connection to `proxy`, with a stream to `path` held open on it.
+async fn beside(proxy: &Proxy, path: &str) -> (SendRequest<ChannelBody>, Held) {
+    let mut sender = clients(proxy, 1).await.remove(0);
+    let held = Held::open(&mut sender, path).await;
+    (sender, held)
+}
+
 /// The client resets one stream mid-body: the backend sees that stream
 /// cancelled (RST_STREAM CANCEL from the proxy), another stream on the same
 /// client connection goes on, and the proxy forgets the cancelled one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cancelling_mid_body_cancels_only_its_stream() {
     let (echo, proxy) = echo_and_proxy(2);
-    let mut senders = clients(&proxy, 1).await;
-    let sender = &mut senders[0];
-    let mut other = Held::open(sender, "/other").await;
+    let (mut sender, mut other) = beside(&proxy, "/other").await;
+    let sender = &mut sender;
 
     let mut cancelled = Held::open(sender, "/cancel-me").await;
     cancelled.echo(&"x".repeat(40_000)).await;
@@ -81,9 +88,8 @@ async fn a_client_cancelling_mid_body_cancels_only_its_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_reset_reaches_only_its_stream_with_its_code() {
     let (_echo, proxy) = echo_and_proxy(2);
-    let mut senders = clients(&proxy, 1).await;
-    let sender = &mut senders[0];
-    let mut other = Held::open(sender, "/other").await;
+    let (mut sender, mut other) = beside(&proxy, "/other").await;
+    let sender = &mut sender;
     let calm = h2::Reason::ENHANCE_YOUR_CALM;
 
     let path = format!("/reset-before-head/{}", u32::from(calm));
@@ -112,9 +118,8 @@ async fn a_backend_reset_reaches_only_its_stream_with_its_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_goaway_drains_its_connection_while_a_new_one_carries_new_streams() {
     let (echo, proxy) = echo_and_proxy(1);
-    let mut senders = clients(&proxy, 1).await;
-    let sender = &mut senders[0];
-    let mut long = Held::open(sender, "/long").await;
+    let (mut sender, mut long) = beside(&proxy, "/long").await;
+    let sender = &mut sender;
 
     let goaway =
         within(LIMIT, "/goaway", exchange(sender, "/goaway", HeaderMap::new(), vec![Bytes::from("bye")], None));
@@ -140,18 +145,7 @@ async fn a_backend_goaway_drains_its_connection_while_a_new_one_carries_new_stre
 
 /// The echo backend as a process of its own on `port` (0: any).
 fn echo_process(port: u16) -> (ChildGuard, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_h2fw"))
-        .args(["echo-server", "--listen", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("h2fw echo-server starts");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("its address");
-    let address = line.trim().strip_prefix("listening on ").and_then(|a| a.parse().ok());
-    (ChildGuard(child), address.unwrap_or_else(|| panic!("echo-server said {line:?}")))
+    announced(&["echo-server", "--listen", &format!("127.0.0.1:{port}")], Stdio::inherit())
 }
 
 /// The backend process is killed (SIGKILL) while a stream runs through it:

@@ -6,12 +6,15 @@
 //! Needs Debian's `nghttp2-client` and `nghttp2-server` (.ci/run installs
 //! them); without them the test fails, saying so.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+mod proxy_common;
+
+use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use h2fw_host::proxy::nghttp2::{self, ChildGuard, Nghttpd};
+use h2fw_host::proxy::nghttp2::{self, Nghttpd};
+use proxy_common::announced;
 
 /// Requests without a body, and 64 KiB uploads.
 const GETS: u64 = 50_000;
@@ -42,19 +45,10 @@ fn h2load_through_the_proxy_to_nghttpd_gets_every_request_2xx() {
     // Padding on every frame (flow control counts it) and uploads echoed back.
     let backend = Nghttpd::start(&docroot, &["--padding=64", "--echo-upload"]).expect("nghttpd starts");
 
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_h2fw"))
-        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", &backend.address().to_string()])
-        .args(["--connections", "4", "--stats"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("h2fw proxy starts");
-    let mut line = String::new();
-    BufReader::new(proxy.stdout.take().expect("stdout")).read_line(&mut line).expect("its address");
-    let mut stderr = proxy.stderr.take().expect("stderr");
-    let proxy = ChildGuard(proxy);
-    let address = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("the proxy said {line:?}"));
+    let upstream = backend.address().to_string();
+    let proxy_args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", &upstream, "--connections", "4", "--stats"];
+    let (mut proxy, address) = announced(&proxy_args, Stdio::piped());
+    let mut stderr = proxy.0.stderr.take().expect("stderr");
     let url = format!("http://{address}/small.txt");
 
     let limit = Duration::from_secs(120);

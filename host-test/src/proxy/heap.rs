@@ -76,6 +76,24 @@ fn count(delta: isize) {
     UPSTREAM_BYTES.fetch_add(delta, Ordering::Relaxed);
 }
 
+/// Allocates for `layout` with `system` (`alloc` or `alloc_zeroed` of
+/// [`System`], which it calls with a block of non-zero size), tagged when
+/// upstream code asks.
+fn allocate(layout: Layout, system: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
+    INSTALLED.store(true, Ordering::Relaxed);
+    if layout.align() <= TAG_OFFSET && in_upstream() {
+        let Some(block) = tagged_block(layout.size()) else { return std::ptr::null_mut() };
+        let block = system(block);
+        if block.is_null() {
+            return block;
+        }
+        count(layout.size() as isize);
+        // SAFETY: the block is BLOCK_ALIGN bytes longer than asked.
+        return unsafe { block.add(TAG_OFFSET) };
+    }
+    plain_block(layout).map_or(std::ptr::null_mut(), system)
+}
+
 // SAFETY: every block comes from `System` with the layout it is returned
 // with: tagged blocks are `tagged_block(size)` and handed out at
 // `TAG_OFFSET`, which keeps an alignment of 8 (only layouts aligned to at
@@ -83,39 +101,13 @@ fn count(delta: isize) {
 // at least 16, so the two are told apart by address.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        INSTALLED.store(true, Ordering::Relaxed);
-        if layout.align() <= TAG_OFFSET && in_upstream() {
-            let Some(block) = tagged_block(layout.size()) else { return std::ptr::null_mut() };
-            // SAFETY: a non-zero size.
-            let block = unsafe { System.alloc(block) };
-            if block.is_null() {
-                return block;
-            }
-            count(layout.size() as isize);
-            // SAFETY: the block is BLOCK_ALIGN bytes longer than asked.
-            return unsafe { block.add(TAG_OFFSET) };
-        }
-        let Some(block) = plain_block(layout) else { return std::ptr::null_mut() };
-        // SAFETY: as the caller's layout, with a larger alignment.
-        unsafe { System.alloc(block) }
+        // SAFETY: `allocate` asks for blocks at least as large as `layout`, which is not empty.
+        allocate(layout, |block| unsafe { System.alloc(block) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        INSTALLED.store(true, Ordering::Relaxed);
-        if layout.align() <= TAG_OFFSET && in_upstream() {
-            let Some(block) = tagged_block(layout.size()) else { return std::ptr::null_mut() };
-            // SAFETY: as in `alloc`.
-            let block = unsafe { System.alloc_zeroed(block) };
-            if block.is_null() {
-                return block;
-            }
-            count(layout.size() as isize);
-            // SAFETY: as in `alloc`.
-            return unsafe { block.add(TAG_OFFSET) };
-        }
-        let Some(block) = plain_block(layout) else { return std::ptr::null_mut() };
         // SAFETY: as in `alloc`.
-        unsafe { System.alloc_zeroed(block) }
+        allocate(layout, |block| unsafe { System.alloc_zeroed(block) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -15,11 +15,10 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use h2::Codec;
 use h2::frame::Frame;
+use h2fw::frame::FRAME_HEADER_LEN;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::OwnedReadHalf;
 
-/// RFC 9113 §4.1 frame header length.
-const FRAME_HEADER_LEN: usize = 9;
 /// Frame type of DATA.
 const DATA: u8 = 0;
 

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, Bytes};
 use h2::frame::Frame as H2Frame;
-use h2fw::conn::{Config, StreamHints};
-use h2fw::frame::Frame;
+use h2fw::conn::{Config, DEFAULT_WINDOW, MAX_STREAM_ID, StreamHints};
+use h2fw::frame::{DEFAULT_MAX_FRAME_SIZE, Frame, setting};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::PoolConfig;
 use http::request::Parts;
@@ -53,23 +53,8 @@ use super::{ClientBody, ProxyConfig, ProxyError, Upstream, UpstreamStats, Writer
 use crate::runtime::{Build, ComponentInstance, ComponentWriter, SharedInstance};
 use crate::writer::{ErrorKind, WriteError, Writer};
 
-/// SETTINGS identifiers (RFC 9113 §6.5.2).
-mod setting {
-    pub const HEADER_TABLE_SIZE: u16 = 1;
-    pub const ENABLE_PUSH: u16 = 2;
-    pub const MAX_CONCURRENT_STREAMS: u16 = 3;
-    pub const INITIAL_WINDOW_SIZE: u16 = 4;
-    pub const MAX_FRAME_SIZE: u16 = 5;
-    pub const MAX_HEADER_LIST_SIZE: u16 = 6;
-    pub const ENABLE_CONNECT_PROTOCOL: u16 = 8;
-}
-
-/// Windows before SETTINGS and WINDOW_UPDATE say otherwise (RFC 9113 §6.9.2).
-const DEFAULT_WINDOW: u32 = 65_535;
 /// Frames we accept (we do not advertise a larger SETTINGS_MAX_FRAME_SIZE).
-const MAX_RECV_FRAME: usize = 16_384;
-/// Largest stream identifier.
-const MAX_STREAM_ID: u32 = (1 << 31) - 1;
+const MAX_RECV_FRAME: usize = DEFAULT_MAX_FRAME_SIZE as usize;
 /// Most bytes one `send` hands the writer (the argument is copied into the
 /// guest's memory for the call).
 const MAX_SEND: usize = 64 << 10;
@@ -100,7 +85,7 @@ struct Shared {
     instance: RefCell<SharedInstance>,
     conns: RefCell<Vec<Rc<Conn>>>,
     /// Requests waiting for a stream slot, first come first served.
-    waiting: RefCell<VecDeque<oneshot::Sender<Result<Rc<Conn>, ProxyError>>>>,
+    waiting: RefCell<VecDeque<Slot>>,
     connecting: Cell<usize>,
     /// Bytes left some writer (or a connection ended): a call refused by
     /// the pool (budget, memory) may succeed now.
@@ -208,6 +193,9 @@ impl Upstream for ComponentUpstream {
         }
     }
 }
+
+/// Where a request waiting in line is handed its connection (or the error).
+type Slot = oneshot::Sender<Result<Rc<Conn>, ProxyError>>;
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1088,13 +1076,21 @@ impl StreamRef {
 
     /// The response side is over: forget the stream once the request side is too.
     fn response_done(&mut self) {
+        self.side_done(|entry| {
+            entry.responded = true;
+            !entry.sending
+        });
+    }
+
+    /// This side is over: `mark` records it on the stream and says whether
+    /// the other side is over too, and then the stream is forgotten.
+    fn side_done(&mut self, mark: impl FnOnce(&mut Entry) -> bool) {
         self.done = true;
         let mut state = self.conn.state.borrow_mut();
         let Some(entry) = state.streams.get_mut(&self.id) else { return };
-        entry.responded = true;
-        let sending = entry.sending;
+        let forget = mark(entry);
         drop(state);
-        if !sending {
+        if forget {
             self.conn.remove(&self.shared, self.id);
         }
     }
@@ -1159,15 +1155,10 @@ impl StreamRef {
 
     /// The request side is over (finished, or its stream gone).
     fn done_sending(&mut self) {
-        self.done = true;
-        let mut state = self.conn.state.borrow_mut();
-        let Some(entry) = state.streams.get_mut(&self.id) else { return };
-        entry.sending = false;
-        let responded = entry.responded;
-        drop(state);
-        if responded {
-            self.conn.remove(&self.shared, self.id);
-        }
+        self.side_done(|entry| {
+            entry.sending = false;
+            entry.responded
+        });
     }
 
     /// The client abandoned the stream: reset it upstream (CANCEL).

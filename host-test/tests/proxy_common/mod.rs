@@ -3,12 +3,15 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::future::Future;
+use std::io::BufRead as _;
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2fw_host::proxy::client::{self, BodySender, ChannelBody, Digest};
 use h2fw_host::proxy::echo::{EchoServer, Seen};
+use h2fw_host::proxy::nghttp2::ChildGuard;
 use h2fw_host::proxy::{Proxy, ProxyConfig, ProxyStats};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
@@ -23,6 +26,23 @@ pub fn loopback() -> SocketAddr {
 /// A component proxy with `connections` upstream connections in front of `upstream`.
 pub fn proxy(upstream: SocketAddr, connections: usize) -> Proxy {
     Proxy::start(ProxyConfig { connections, ..ProxyConfig::new(loopback(), upstream) }).expect("proxy starts")
+}
+
+/// Starts `h2fw` with `args` (a subcommand that prints `listening on
+/// ADDR` first), standard error as `stderr` says; returns it and that address.
+pub fn announced(args: &[&str], stderr: Stdio) -> (ChildGuard, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_h2fw"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|error| panic!("h2fw {args:?}: {error}"));
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("its address");
+    let address = line.trim().strip_prefix("listening on ").and_then(|address| address.parse().ok());
+    (ChildGuard(child), address.unwrap_or_else(|| panic!("h2fw {args:?} said {line:?}")))
 }
 
 /// An echo backend and a component proxy in front of it.
