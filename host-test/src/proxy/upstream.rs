@@ -153,9 +153,9 @@ impl Upstream for ComponentUpstream {
                 }
                 Err(Opened::Failed(error)) => return Err(error),
             };
-            let mut response = StreamRef::new(&self.shared, conn.clone(), id);
+            let mut response = StreamRef::new(&self.shared, conn.clone(), id, Side::Response);
             if !end_stream && let Some(body) = body.take() {
-                let request = StreamRef::new(&self.shared, conn, id);
+                let request = StreamRef::new(&self.shared, conn, id, Side::Request);
                 tokio::task::spawn_local(Tagged::upstream(pump(request, body)));
             }
             match response.head().await {
@@ -1035,12 +1035,22 @@ struct StreamRef {
     shared: Rc<Shared>,
     conn: Rc<Conn>,
     id: u32,
+    side: Side,
     done: bool,
 }
 
+/// Which side of a stream a [`StreamRef`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The request: the pump, sending the client's body.
+    Request,
+    /// The response: the client side, taking what the upstream sent.
+    Response,
+}
+
 impl StreamRef {
-    fn new(shared: &Rc<Shared>, conn: Rc<Conn>, id: u32) -> Self {
-        StreamRef { shared: shared.clone(), conn, id, done: false }
+    fn new(shared: &Rc<Shared>, conn: Rc<Conn>, id: u32, side: Side) -> Self {
+        StreamRef { shared: shared.clone(), conn, id, side, done: false }
     }
 
     /// The next event of the stream's response side.
@@ -1161,33 +1171,39 @@ impl StreamRef {
         });
     }
 
-    /// The client abandoned the stream: reset it upstream (CANCEL).
+    /// The client abandoned the stream (`error` says how): if it is still
+    /// open either way, reset it upstream (CANCEL) and tell the other side;
+    /// then this side is over.
     fn cancel(&mut self, error: ProxyError) {
-        self.done = true;
-        let exists = self.conn.state.borrow().streams.contains_key(&self.id);
-        if exists {
-            if let Some(entry) = self.conn.state.borrow_mut().streams.get_mut(&self.id) {
-                entry.sending |= !entry.received_all;
-            }
+        let open = {
+            let mut state = self.conn.state.borrow_mut();
+            state.streams.get_mut(&self.id).and_then(|entry| {
+                let open = entry.sending || !entry.received_all;
+                // RST_STREAM is due even when the writer ended its side.
+                entry.sending |= open;
+                open.then_some(entry.received_all)
+            })
+        };
+        if let Some(received_all) = open {
             self.conn.reset_writer(&self.shared, self.id, h2::Reason::CANCEL);
-            self.conn.push(self.id, Event::Failed(error));
+            if !received_all {
+                self.conn.push(self.id, Event::Failed(error));
+            }
+        }
+        match self.side {
+            Side::Request => self.done_sending(),
+            Side::Response => self.response_done(),
         }
     }
 }
 
 impl Drop for StreamRef {
+    /// A side dropped before it was over (the client went away, or the
+    /// proxy is stopping) cancels the stream.
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let state = self.conn.state.borrow();
-        let Some(entry) = state.streams.get(&self.id) else { return };
-        let open = entry.sending || !entry.received_all;
-        drop(state);
-        if open {
+        if !self.done {
             self.cancel(ProxyError::Shutdown);
         }
-        self.conn.remove(&self.shared, self.id);
     }
 }
 
