@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod mix;
+pub mod proxy;
 pub mod runtime;
 pub mod script;
 pub mod writer;

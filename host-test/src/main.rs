@@ -12,9 +12,15 @@ use clap::{Parser, Subcommand};
 use h2fw::conn::{Config, Connection};
 use h2fw::pool::{Pool, PoolConfig};
 use h2fw_host::mix::cli::{self as mix, StreamMixArgs};
+use h2fw_host::proxy::cli::ProxyArgs;
+use h2fw_host::proxy::heap::CountingAllocator;
 use h2fw_host::runtime::ComponentWriter;
 use h2fw_host::script;
 use h2fw_host::writer::Writer;
+
+/// Counts the heap the proxy's upstream side holds (`proxy-bench`); otherwise the system allocator.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// HTTP/2 frame writer with a tiered buffer pool, run as a WebAssembly component.
 #[derive(Parser)]
@@ -32,6 +38,12 @@ enum Command {
     StreamMix(StreamMixArgs),
     /// Component-versus-native benchmark table (BENCHMARKS.md).
     Bench(h2fw_host::bench::cli::BenchArgs),
+    /// HTTP/2 reverse proxy whose upstream frames the component writes.
+    Proxy(ProxyArgs),
+    /// The proxy beside the same proxy over hyper's client: throughput and memory table.
+    ProxyBench(h2fw_host::proxy::bench::ProxyBenchArgs),
+    /// HTTP/2 echo backend for the proxy (bodies and trailers streamed back).
+    EchoServer(h2fw_host::proxy::cli::EchoArgs),
 }
 
 #[derive(clap::Args)]
@@ -52,6 +64,9 @@ fn main() -> ExitCode {
         Some(Command::Encode(args)) => encode(args),
         Some(Command::StreamMix(args)) => mix::run(args),
         Some(Command::Bench(args)) => h2fw_host::bench::cli::run(args),
+        Some(Command::Proxy(args)) => h2fw_host::proxy::cli::run(args),
+        Some(Command::ProxyBench(args)) => h2fw_host::proxy::bench::run(args),
+        Some(Command::EchoServer(args)) => h2fw_host::proxy::cli::echo_server(args),
         None => mix::run(&StreamMixArgs::default()),
     };
     match result {
