@@ -39,7 +39,7 @@ const CASES = [
   ['core type as extension', (c) => c.writeFrame({ type: 'extension', frameType: 1, flags: 0, stream: 1, payload: bytes(0) }), 'frame', 'core-frame-type', /type 0x1/],
   ['stream depends on itself', (c) => c.writeFrame({ type: 'priority', stream: 3, priority: { streamDependency: 3, weight: 1 } }), 'frame', 'self-dependency', /stream 3/],
   ['pad length 300', (c) => c.writeHeaders(3, [['a', 'b']], { padLength: 300 }), 'argument', undefined, /^options.padLength/],
-  ['RST_STREAM on stream 0', (c) => c.reset(0, 8), 'refused', 'state', /RstStream may be sent on a stream that is closed/],
+  ['RST_STREAM on stream 0', (c) => c.reset(0, 8), 'frame', 'stream-id-required', /stream identifier/],
   ['RST_STREAM on a stream never opened', (c) => c.reset(7, 8), 'refused', 'state', /stream 7: .* idle/],
 ];
 
