@@ -15,7 +15,8 @@ const CONTROL_RESERVE: usize = 64;
 
 /// Chunks in wire order. Every chunk but the last is full; the first may be
 /// partly drained already (`read`). Control frames that found no chunk wait
-/// in `control`, after the chunks.
+/// in `control`, after the chunks; once the host has been handed part of
+/// them (`control_started`), the rest goes before any chunk queued since.
 #[derive(Debug)]
 pub(super) struct OutputQueue {
     /// Static bytes that go out before everything else (the preface the
@@ -24,6 +25,8 @@ pub(super) struct OutputQueue {
     chunks: VecDeque<PoolBuf>,
     /// The reserve: ACKs queued when the pool refused a chunk.
     control: Vec<u8>,
+    /// Part of `control` went out: its rest comes first, so no frame is cut.
+    control_started: bool,
     /// Bytes of the first chunk already handed to the host.
     read: usize,
     /// Bytes queued (written, not yet drained).
@@ -37,7 +40,7 @@ impl OutputQueue {
         let mut control = Vec::new();
         // Without the reserve, ACKs need a chunk like any frame.
         let _ = control.try_reserve_exact(CONTROL_RESERVE);
-        Self { head: &[], chunks: VecDeque::new(), control, read: 0, len: 0, chunk_len }
+        Self { head: &[], chunks: VecDeque::new(), control, control_started: false, read: 0, len: 0, chunk_len }
     }
 
     /// Puts `bytes` ahead of everything queued (no allocation, cannot fail).
@@ -145,6 +148,7 @@ impl OutputQueue {
             pool.release(chunk);
         }
         self.control.clear();
+        self.control_started = false;
         self.read = 0;
         self.len = 0;
     }
@@ -157,6 +161,10 @@ impl OutputQueue {
         self.head = &self.head[n..];
         self.len -= n;
         let mut moved = n;
+        if self.control_started {
+            // Left with the reserve's rest, `max` is reached.
+            moved += self.drain_control(max - moved, out);
+        }
         while moved < max
             && let Some(front) = self.chunks.front()
         {
@@ -174,14 +182,20 @@ impl OutputQueue {
                 self.read = 0;
             }
         }
-        if self.chunks.is_empty() && moved < max && !self.control.is_empty() {
-            let n = self.control.len().min(max - moved);
-            out.extend_from_slice(&self.control[..n]);
-            self.control.drain(..n);
-            self.len -= n;
-            moved += n;
+        if self.chunks.is_empty() {
+            moved += self.drain_control(max - moved, out);
         }
         moved
+    }
+
+    /// Moves up to `max` bytes of the reserve to `out`; returns how many.
+    fn drain_control(&mut self, max: usize, out: &mut Vec<u8>) -> usize {
+        let n = self.control.len().min(max);
+        out.extend_from_slice(&self.control[..n]);
+        self.control.drain(..n);
+        self.len -= n;
+        self.control_started = !self.control.is_empty() && (self.control_started || n > 0);
+        n
     }
 }
 
@@ -272,6 +286,31 @@ mod tests {
             // Drained chunks go back at once: at most one partly read chunk
             // beyond the bytes still queued.
             assert!(pool.leased_bytes() <= queue.len().div_ceil(256) * 256 + 256);
+        }
+        assert_eq!(out, expected);
+        assert_eq!(pool.leased_bytes(), 0);
+    }
+
+    #[test]
+    fn a_partly_drained_reserve_goes_out_before_later_chunks() {
+        // Found by fuzzing: a PING ACK in the reserve, drained 9 bytes at a
+        // time, had a frame queued in a chunk after it cut it in two.
+        let mut pool = small_pool(1 << 20);
+        let mut queue = OutputQueue::new(256);
+        let ack = Frame::Ping { opaque_data: [7; 8], ack: true };
+        let later = Frame::Priority {
+            stream: 3,
+            priority: crate::frame::Priority { stream_dependency: 1, weight: 9, exclusive: false },
+        };
+        let mut expected = Vec::new();
+        queue.push_reserved_control(&ack, 16_384).unwrap();
+        ack.encode(&mut expected, 16_384).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(queue.drain_into(&mut pool, 9, &mut out), 9);
+        queue.push_frame(&mut pool, &later, 16_384).unwrap();
+        later.encode(&mut expected, 16_384).unwrap();
+        while queue.len() > 0 {
+            queue.drain_into(&mut pool, 5, &mut out);
         }
         assert_eq!(out, expected);
         assert_eq!(pool.leased_bytes(), 0);
