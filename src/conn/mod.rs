@@ -54,7 +54,7 @@ use foldhash::HashMapExt as _;
 #[cfg(feature = "baselines")]
 use crate::baseline::GoPools;
 use crate::frame::{self, Frame, Priority};
-use crate::hpack::Encoder;
+use crate::hpack::{Encoder, EncoderConfig};
 use crate::pool::{Pool, PoolError, PoolShare};
 pub use error::{Error, Rule};
 use output::OutputQueue;
@@ -238,10 +238,19 @@ impl Connection {
     /// A connection leasing from `pool` (shared with every other connection
     /// made with a clone of it), with the peer's settings at their RFC defaults.
     pub fn new(config: Config, pool: &Pool) -> Self {
+        Self::try_new(config, pool).expect("memory for a connection")
+    }
+
+    /// [`Connection::new`], refused with [`PoolError::OutOfMemory`] instead
+    /// when the allocator cannot give the HPACK table's index (a few KiB).
+    pub fn try_new(config: Config, pool: &Pool) -> Result<Self, Error> {
+        let encoder =
+            Encoder::try_with_config(EncoderConfig { table_size_cap: config.max_header_table_size, ..Default::default() })
+                .map_err(|requested| PoolError::OutOfMemory { requested })?;
         let output = OutputQueue::new(OUTPUT_CHUNK_LEN.min(pool.config().max_class));
-        Self {
+        Ok(Self {
             pool: PoolShare::new(pool, config.pool_share),
-            encoder: Encoder::with_max_table_size(config.max_header_table_size),
+            encoder,
             streams: Streams::new(config.role),
             output,
             trailers: HashMap::new(),
@@ -265,7 +274,7 @@ impl Connection {
             },
             totals: Totals::default(),
             config,
-        }
+        })
     }
 
     /// A connection whose streams each hold a Go scratch buffer from
@@ -273,9 +282,15 @@ impl Connection {
     /// leases from `pool`.
     #[cfg(feature = "baselines")]
     pub fn with_baseline(config: Config, pool: &Pool, scratch: &GoPools) -> Self {
-        let mut connection = Self::new(config, pool);
+        Self::try_with_baseline(config, pool, scratch).expect("memory for a connection")
+    }
+
+    /// [`Connection::with_baseline`], refused as [`Connection::try_new`] is.
+    #[cfg(feature = "baselines")]
+    pub fn try_with_baseline(config: Config, pool: &Pool, scratch: &GoPools) -> Result<Self, Error> {
+        let mut connection = Self::try_new(config, pool)?;
         connection.pool = PoolShare::new(pool, connection.config.pool_share).with_scratch(scratch);
-        connection
+        Ok(connection)
     }
 
     /// The pool this connection leases from.

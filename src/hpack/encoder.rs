@@ -87,13 +87,19 @@ impl Encoder {
 
     /// Encoder with explicit settings.
     pub fn with_config(config: EncoderConfig) -> Self {
+        Self::try_with_config(config).expect("memory for the HPACK table's index")
+    }
+
+    /// [`Encoder::with_config`], failing instead with the bytes needed when
+    /// the allocator refuses the table's index (a few KiB).
+    pub fn try_with_config(config: EncoderConfig) -> Result<Self, usize> {
         let max_size = config.initial_peer_table_size.min(config.table_size_cap);
-        Self {
-            table: DynamicTable::new(max_size, config.table_size_cap),
+        Ok(Self {
+            table: DynamicTable::try_new(max_size, config.table_size_cap)?,
             config,
             announced_size: config.initial_peer_table_size,
             smallest_since_block: None,
-        }
+        })
     }
 
     /// Records the peer's SETTINGS_HEADER_TABLE_SIZE; the size update goes out

@@ -109,19 +109,26 @@ pub(super) struct DynamicTable {
 
 impl DynamicTable {
     /// Empty table with maximum size `max_size`, whose hash index is sized
-    /// for tables of up to `largest_max_size`.
-    pub(super) fn new(max_size: usize, largest_max_size: usize) -> Self {
+    /// for tables of up to `largest_max_size`; when the allocator refuses
+    /// the index, fails with the bytes it needs, keeping nothing.
+    pub(super) fn try_new(max_size: usize, largest_max_size: usize) -> Result<Self, usize> {
         let buckets = (largest_max_size / ENTRY_OVERHEAD + 1).next_power_of_two().clamp(16, MAX_BUCKETS);
-        Self {
+        let heads = || -> Result<Box<[u64]>, usize> {
+            let mut heads = Vec::new();
+            heads.try_reserve_exact(buckets).map_err(|_| 2 * buckets * size_of::<u64>())?;
+            heads.resize(buckets, 0);
+            Ok(heads.into_boxed_slice())
+        };
+        Ok(Self {
             entries: VecDeque::new(),
             bytes: Vec::new(),
             oldest_id: 0,
             size: 0,
             max_size,
-            name_heads: vec![0; buckets].into_boxed_slice(),
-            field_heads: vec![0; buckets].into_boxed_slice(),
+            name_heads: heads()?,
+            field_heads: heads()?,
             bucket_shift: u64::BITS - buckets.trailing_zeros(),
-        }
+        })
     }
 
     /// Sum of the entry sizes.
@@ -275,7 +282,7 @@ mod tests {
     #[test]
     fn evicts_oldest_and_indexes_newest_first() {
         // Entries of 32 + 2 bytes; room for three in 110.
-        let mut t = DynamicTable::new(110, 4096);
+        let mut t = DynamicTable::try_new(110, 4096).unwrap();
         for (n, v) in [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")] {
             insert(&mut t, n, v);
         }
@@ -293,7 +300,7 @@ mod tests {
 
     #[test]
     fn name_match_prefers_the_newest_entry() {
-        let mut t = DynamicTable::new(4096, 4096);
+        let mut t = DynamicTable::try_new(4096, 4096).unwrap();
         insert(&mut t, "x", "old");
         insert(&mut t, "y", "other");
         insert(&mut t, "x", "new");
@@ -303,7 +310,7 @@ mod tests {
 
     #[test]
     fn oversized_entry_empties_the_table() {
-        let mut t = DynamicTable::new(64, 4096);
+        let mut t = DynamicTable::try_new(64, 4096).unwrap();
         insert(&mut t, "a", "1");
         insert(&mut t, "big", &"v".repeat(40));
         assert!(t.is_empty());
@@ -312,7 +319,7 @@ mod tests {
 
     #[test]
     fn shrinking_evicts_and_zero_holds_nothing() {
-        let mut t = DynamicTable::new(4096, 4096);
+        let mut t = DynamicTable::try_new(4096, 4096).unwrap();
         insert(&mut t, "a", "1");
         insert(&mut t, "b", "2");
         t.set_max_size(34);
@@ -328,7 +335,7 @@ mod tests {
     /// middle share a hash and are told apart by their bytes.
     #[test]
     fn sampled_hash_collisions_are_resolved_by_bytes() {
-        let mut t = DynamicTable::new(4096, 4096);
+        let mut t = DynamicTable::try_new(4096, 4096).unwrap();
         let value = |middle: char| format!("{}{}{}", "h".repeat(20), middle.to_string().repeat(30), "t".repeat(20));
         let (a, b, c) = (value('a'), value('b'), value('c'));
         assert_eq!(FieldHash::of(b"k", a.as_bytes()), FieldHash::of(b"k", b.as_bytes()));
@@ -343,7 +350,7 @@ mod tests {
     /// and stays bounded, and every lookup still sees the right bytes.
     #[test]
     fn byte_buffer_stays_bounded_under_churn() {
-        let mut t = DynamicTable::new(256, 256);
+        let mut t = DynamicTable::try_new(256, 256).unwrap();
         for i in 0..10_000 {
             let value = format!("value-{i}-{}", "x".repeat(i % 50));
             insert(&mut t, "k", &value);
