@@ -3,10 +3,11 @@
 //!
 //! Every allocation made here on a call path is fallible: a refused
 //! `memory.grow` becomes the typed `out-of-memory` error, never a trap. A
-//! small reserve (see [`reserve`]) lets a capped instance still take call
+//! small reserve (see [`memory`]) lets a capped instance still take call
 //! arguments and hand out drained bytes once its memory is full.
 
 use core::cell::RefCell;
+use core::alloc::Layout;
 use core::fmt::{self, Display, Write as _};
 
 use crate::conn::{self, Connection, HeadersOptions, StreamHints};
@@ -56,89 +57,110 @@ impl wit::GuestPool for PoolResource {
 /// (resource methods take `&self`; the component is single-threaded).
 struct ConnectionResource(RefCell<Connection>);
 
+impl ConnectionResource {
+    /// The connection, for the library's work: from here on, allocations
+    /// are the connection's and may no longer fall back on the reserve.
+    fn conn(&self) -> core::cell::RefMut<'_, Connection> {
+        memory::arguments_lifted();
+        self.0.borrow_mut()
+    }
+}
+
 impl wit::GuestConnection for ConnectionResource {
-    fn new(pool: wit::PoolBorrow<'_>, config: wit::Config) -> Self {
-        reserve::refill();
+    fn open(pool: wit::PoolBorrow<'_>, config: wit::Config) -> Result<wit::Connection, wit::Error> {
+        memory::take();
         let pool = &pool.get::<PoolResource>().0;
         let config = config_from_wit(config);
         #[cfg(feature = "baselines")]
-        if let Some(scratch) = baselines::model() {
-            return ConnectionResource(RefCell::new(Connection::with_baseline(config, pool, &scratch)));
+        let connection = match baselines::model() {
+            Some(scratch) => Connection::try_with_baseline(config, pool, &scratch),
+            None => Connection::try_new(config, pool),
+        };
+        #[cfg(not(feature = "baselines"))]
+        let connection = Connection::try_new(config, pool);
+        let connection = ConnectionResource(RefCell::new(connection.map_err(error_to_wit)?));
+        // The resource's box is the one allocation wit-bindgen makes infallibly.
+        let rep = Layout::new::<Option<ConnectionResource>>();
+        if !memory::hand_over(rep) {
+            return Err(oom_error(rep.size()));
         }
-        ConnectionResource(RefCell::new(Connection::new(config, pool)))
+        Ok(wit::Connection::new(connection))
     }
 
     fn apply_peer_settings(&self, settings: Vec<wit::Setting>) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let settings = settings_from_wit(&settings)?;
-        self.0.borrow_mut().apply_peer_settings(&settings).map_err(error_to_wit)
+        connection.apply_peer_settings(&settings).map_err(error_to_wit)
     }
 
     fn apply_window_update(&self, stream: u32, increment: u32) -> Result<(), wit::Error> {
-        self.0.borrow_mut().apply_window_update(stream, increment).map_err(error_to_wit)
+        self.conn().apply_window_update(stream, increment).map_err(error_to_wit)
     }
 
     fn apply_peer_headers(&self, stream: u32, end_stream: bool) -> Result<(), wit::Error> {
-        self.0.borrow_mut().apply_peer_headers(stream, end_stream).map_err(error_to_wit)
+        self.conn().apply_peer_headers(stream, end_stream).map_err(error_to_wit)
     }
 
     fn apply_peer_end_stream(&self, stream: u32) -> Result<(), wit::Error> {
-        self.0.borrow_mut().apply_peer_end_stream(stream).map_err(error_to_wit)
+        self.conn().apply_peer_end_stream(stream).map_err(error_to_wit)
     }
 
     fn apply_peer_reset(&self, stream: u32) -> Result<(), wit::Error> {
-        self.0.borrow_mut().apply_peer_reset(stream).map_err(error_to_wit)
+        self.conn().apply_peer_reset(stream).map_err(error_to_wit)
     }
 
     fn apply_peer_push_promise(&self, stream: u32, promised: u32) -> Result<(), wit::Error> {
-        self.0.borrow_mut().apply_peer_push_promise(stream, promised).map_err(error_to_wit)
+        self.conn().apply_peer_push_promise(stream, promised).map_err(error_to_wit)
     }
 
     fn apply_peer_goaway(&self, last_stream_id: u32) -> Result<Vec<u32>, wit::Error> {
         let mut refused = Vec::new();
-        self.0.borrow_mut().apply_peer_goaway(last_stream_id, &mut refused).map_err(error_to_wit)?;
+        self.conn().apply_peer_goaway(last_stream_id, &mut refused).map_err(error_to_wit)?;
         Ok(refused)
     }
 
     fn apply_peer_data(&self, stream: u32, len: u32) -> Result<(), wit::Error> {
-        self.0.borrow_mut().apply_peer_data(stream, len).map_err(error_to_wit)
+        self.conn().apply_peer_data(stream, len).map_err(error_to_wit)
     }
 
     fn write_preface(&self, settings: Vec<wit::Setting>) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let settings = settings_from_wit(&settings)?;
-        self.0.borrow_mut().write_preface(&settings).map_err(error_to_wit)
+        connection.write_preface(&settings).map_err(error_to_wit)
     }
 
     fn write_settings(&self, settings: Vec<wit::Setting>) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let settings = settings_from_wit(&settings)?;
-        self.0.borrow_mut().write_settings(&settings).map_err(error_to_wit)
+        connection.write_settings(&settings).map_err(error_to_wit)
     }
 
     fn ack_settings(&self) -> Result<(), wit::Error> {
-        self.0.borrow_mut().ack_settings().map_err(error_to_wit)
+        self.conn().ack_settings().map_err(error_to_wit)
     }
 
     fn ping(&self, opaque_data: u64, ack: bool) -> Result<(), wit::Error> {
-        self.0.borrow_mut().ping(opaque_data.to_be_bytes(), ack).map_err(error_to_wit)
+        self.conn().ping(opaque_data.to_be_bytes(), ack).map_err(error_to_wit)
     }
 
     fn goaway(&self, last_stream_id: u32, error_code: u32, debug_data: Vec<u8>) -> Result<(), wit::Error> {
-        self.0.borrow_mut().goaway(last_stream_id, error_code, &debug_data).map_err(error_to_wit)
+        self.conn().goaway(last_stream_id, error_code, &debug_data).map_err(error_to_wit)
     }
 
     fn window_update(&self, stream: u32, increment: u32) -> Result<(), wit::Error> {
-        self.0.borrow_mut().window_update(stream, increment).map_err(error_to_wit)
+        self.conn().window_update(stream, increment).map_err(error_to_wit)
     }
 
     fn priority(&self, stream: u32, priority: wit::Priority) -> Result<(), wit::Error> {
-        self.0.borrow_mut().priority(stream, priority_from_wit(priority)).map_err(error_to_wit)
+        self.conn().priority(stream, priority_from_wit(priority)).map_err(error_to_wit)
     }
 
     fn raw_write_preface_magic(&self) -> Result<(), wit::Error> {
-        self.0.borrow_mut().raw().write_preface_magic().map_err(error_to_wit)
+        self.conn().raw().write_preface_magic().map_err(error_to_wit)
     }
 
     fn raw_write_frame(&self, frame: wit::Frame) -> Result<(), wit::Error> {
-        let mut connection = self.0.borrow_mut();
+        let mut connection = self.conn();
         let mut connection = connection.raw();
         let result = match &frame {
             wit::Frame::Data(data) => connection.write_frame(&frame::Frame::Data {
@@ -201,13 +223,14 @@ impl wit::GuestConnection for ConnectionResource {
         fields: wit::HeaderList,
         options: wit::HeadersOptions,
     ) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let fields = fields_from_wit(&fields)?;
         let options = HeadersOptions {
             end_stream: options.end_stream,
             priority: options.priority.map(priority_from_wit),
             pad_length: options.pad_length,
         };
-        self.0.borrow_mut().raw().write_headers(stream, &fields, options).map_err(error_to_wit)
+        connection.raw().write_headers(stream, &fields, options).map_err(error_to_wit)
     }
 
     fn raw_write_push_promise(
@@ -217,8 +240,9 @@ impl wit::GuestConnection for ConnectionResource {
         fields: wit::HeaderList,
         pad_length: Option<u8>,
     ) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let fields = fields_from_wit(&fields)?;
-        self.0.borrow_mut().raw().write_push_promise(stream, promised_stream, &fields, pad_length).map_err(error_to_wit)
+        connection.raw().write_push_promise(stream, promised_stream, &fields, pad_length).map_err(error_to_wit)
     }
 
     fn respond(
@@ -228,14 +252,16 @@ impl wit::GuestConnection for ConnectionResource {
         hints: wit::StreamHints,
         end_stream: bool,
     ) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let fields = fields_from_wit(&fields)?;
         let hints = StreamHints { content_length: hints.content_length };
-        self.0.borrow_mut().respond(stream, &fields, hints, end_stream).map_err(error_to_wit)
+        connection.respond(stream, &fields, hints, end_stream).map_err(error_to_wit)
     }
 
     fn push_promise(&self, stream: u32, promised: u32, fields: wit::HeaderList) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let fields = fields_from_wit(&fields)?;
-        self.0.borrow_mut().push_promise(stream, promised, &fields).map_err(error_to_wit)
+        connection.push_promise(stream, promised, &fields).map_err(error_to_wit)
     }
 
     fn open_stream(
@@ -245,30 +271,32 @@ impl wit::GuestConnection for ConnectionResource {
         hints: wit::StreamHints,
         end_stream: bool,
     ) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let fields = fields_from_wit(&fields)?;
         let hints = StreamHints { content_length: hints.content_length };
-        self.0.borrow_mut().open_stream(stream, &fields, hints, end_stream).map_err(error_to_wit)
+        connection.open_stream(stream, &fields, hints, end_stream).map_err(error_to_wit)
     }
 
     fn send(&self, stream: u32, data: Vec<u8>) -> Result<u32, wit::Error> {
-        let accepted = self.0.borrow_mut().send(stream, &data).map_err(error_to_wit)?;
+        let accepted = self.conn().send(stream, &data).map_err(error_to_wit)?;
         Ok(len_to_wit(accepted))
     }
 
     fn send_and_drain(&self, stream: u32, data: Vec<u8>) -> Result<wit::Sent, wit::Error> {
         let mut wire = Vec::new();
-        let accepted = self.0.borrow_mut().send_and_drain(stream, &data, &mut wire).map_err(error_to_wit)?;
+        let accepted = self.conn().send_and_drain(stream, &data, &mut wire).map_err(error_to_wit)?;
         Ok(wit::Sent { accepted: len_to_wit(accepted), wire })
     }
 
     fn frame_in_place(&self, stream: u32, len: u32) -> Result<wit::InPlace, wit::Error> {
         let (mut ahead, mut headers) = (Vec::new(), Vec::new());
         let framed =
-            self.0.borrow_mut().frame_in_place(stream, len as usize, &mut ahead, &mut headers).map_err(error_to_wit)?;
+            self.conn().frame_in_place(stream, len as usize, &mut ahead, &mut headers).map_err(error_to_wit)?;
         Ok(wit::InPlace { framed: len_to_wit(framed), ahead, headers })
     }
 
     fn send_batch(&self, items: Vec<wit::BatchItem>, data: Vec<u8>) -> wit::BatchOutcome {
+        let mut connection = self.conn();
         // Everything the outcome needs is reserved before any item is sent.
         let (mut library_items, mut accepted, mut taken) = (Vec::new(), Vec::new(), Vec::new());
         let reserved = library_items.try_reserve_exact(items.len()).is_ok()
@@ -279,45 +307,44 @@ impl wit::GuestConnection for ConnectionResource {
             return wit::BatchOutcome { accepted: taken, error: Some(oom_error(requested)) };
         }
         library_items.extend(items.iter().map(|item| conn::BatchItem { stream: item.stream, len: item.len as usize }));
-        let outcome = self.0.borrow_mut().send_batch(&library_items, &data, &mut accepted);
+        let outcome = connection.send_batch(&library_items, &data, &mut accepted);
         taken.extend(accepted.into_iter().map(len_to_wit));
         wit::BatchOutcome { accepted: taken, error: outcome.err().map(error_to_wit) }
     }
 
     fn finish(&self, stream: u32, trailers: Option<wit::HeaderList>) -> Result<(), wit::Error> {
+        let mut connection = self.conn();
         let trailers = trailers.as_ref().map(fields_from_wit).transpose()?;
-        self.0.borrow_mut().finish(stream, trailers.as_deref()).map_err(error_to_wit)
+        connection.finish(stream, trailers.as_deref()).map_err(error_to_wit)
     }
 
     fn reset(&self, stream: u32, error_code: u32) -> Result<(), wit::Error> {
-        self.0.borrow_mut().reset(stream, error_code).map_err(error_to_wit)
+        self.conn().reset(stream, error_code).map_err(error_to_wit)
     }
 
     fn drain(&self, max_bytes: u32) -> Result<Vec<u8>, wit::Error> {
-        let mut connection = self.0.borrow_mut();
+        let mut connection = self.conn();
         let mut out = Vec::new();
         let drained = match connection.drain(max_bytes as usize, &mut out) {
-            // Memory is full: give up the reserve and hand out at most its
-            // size, into a buffer that fits where the reserve was.
-            Err(conn::Error::Pool(PoolError::OutOfMemory { .. })) if reserve::release() => {
-                let limit = (max_bytes as usize).min(reserve::LEN);
-                out.try_reserve_exact(limit).map_err(|_| oom_error(limit))?;
+            // Memory is full: hand out as much as fits in the reserve.
+            Err(conn::Error::Pool(PoolError::OutOfMemory { requested })) => {
+                out = memory::output(max_bytes as usize).ok_or_else(|| oom_error(requested))?;
+                let limit = out.capacity().min(max_bytes as usize);
                 connection.drain(limit, &mut out)
             }
             result => result,
         };
         drained.map_err(error_to_wit)?;
-        reserve::refill();
         Ok(out)
     }
 
     fn stats(&self) -> wit::Stats {
-        stats_to_wit(&self.0.borrow().stats())
+        stats_to_wit(&self.conn().stats())
     }
 
     fn stream_state(&self, stream: u32) -> wit::StreamState {
         use conn::StreamState as S;
-        match self.0.borrow().stream_state(stream) {
+        match self.conn().stream_state(stream) {
             S::Idle => wit::StreamState::Idle,
             S::ReservedLocal => wit::StreamState::ReservedLocal,
             S::ReservedRemote => wit::StreamState::ReservedRemote,
@@ -669,46 +696,164 @@ mod baselines {
     }
 }
 
-/// Memory set aside while the allocator allows it, and given up the moment it
-/// refuses: then the canonical ABI can still lower a call's arguments (up to
-/// [`reserve::LEN`] bytes) and `drain` can still hand bytes out, so that a
-/// host that caps linear memory gets typed errors and can drain its way
-/// back, instead of a trap.
-mod reserve {
-    use std::alloc::{Layout, alloc, handle_alloc_error, realloc};
-    use std::cell::RefCell;
+/// The component's allocator: the system's, with a reserve that only the
+/// canonical ABI (call arguments) and `drain`'s output may use once memory
+/// is full, so that a host that caps linear memory gets typed errors and
+/// can drain its way back, instead of a trap. The reserve is taken with the
+/// first connection and kept for the instance's life; it empties whenever
+/// the allocations in it are freed (each call frees its arguments, and
+/// `drain`'s output goes once the host has read it).
+mod memory {
+    use std::alloc::{GlobalAlloc, Layout, System, handle_alloc_error};
+    use std::cell::Cell;
+    use std::ptr;
 
-    /// Size of the reserve: one wasm page.
-    pub const LEN: usize = 64 << 10;
+    /// Size of the reserve, bytes.
+    pub const LEN: usize = crate::COMPONENT_ARGUMENT_RESERVE;
 
-    thread_local! {
-        static RESERVE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Where the reserve is, what of it is in use, and a block set aside for
+    /// the next allocation of one layout (see [`hand_over`]).
+    struct State {
+        base: Cell<*mut u8>,
+        used: Cell<usize>,
+        live: Cell<usize>,
+        handed: Cell<Option<(*mut u8, Layout)>>,
+        /// The host is lowering, or the glue lifting, a call's arguments:
+        /// allocations refused by the system may go in the reserve.
+        lifting: Cell<bool>,
     }
 
-    /// Takes the reserve back if it was given up and memory allows.
-    pub fn refill() {
-        RESERVE.with_borrow_mut(|reserve| {
-            if reserve.capacity() == 0 {
-                // Failure is fine: the reserve is taken on a later call.
-                let _ = reserve.try_reserve_exact(LEN);
-            }
-        });
+    // SAFETY: the component runs on one thread; nothing here is shared across threads.
+    unsafe impl Sync for State {}
+
+    static STATE: State = State {
+        base: Cell::new(ptr::null_mut()),
+        used: Cell::new(0),
+        live: Cell::new(0),
+        handed: Cell::new(None),
+        lifting: Cell::new(false),
+    };
+
+    #[global_allocator]
+    static ALLOCATOR: Allocator = Allocator;
+
+    /// Takes the reserve, if not yet taken and memory allows.
+    pub fn take() {
+        if STATE.base.get().is_null() {
+            // SAFETY: a non-zero size and a power-of-two alignment.
+            STATE.base.set(unsafe { System.alloc(Layout::from_size_align_unchecked(LEN, 16)) });
+        }
     }
 
-    /// Frees the reserve; `false` if it was already given up.
-    pub fn release() -> bool {
-        RESERVE.with_borrow_mut(|reserve| {
-            reserve.capacity() > 0 && {
-                *reserve = Vec::new();
-                true
+    /// The call's arguments are lifted: later allocations are the call's
+    /// own work, kept out of the reserve so it empties when the call ends.
+    pub fn arguments_lifted() {
+        STATE.lifting.set(false);
+    }
+
+    /// Sets a block aside for the next allocation of `layout` (one the caller
+    /// cannot make fallibly itself, as a resource's box); `false` if the
+    /// allocator refuses it.
+    pub fn hand_over(layout: Layout) -> bool {
+        if STATE.handed.get().is_some() {
+            return true;
+        }
+        // SAFETY: callers pass layouts of non-zero size.
+        let block = unsafe { System.alloc(layout) };
+        if block.is_null() {
+            return false;
+        }
+        STATE.handed.set(Some((block, layout)));
+        true
+    }
+
+    /// A buffer of up to `max` bytes in the reserve, for output when memory is full.
+    pub fn output(max: usize) -> Option<Vec<u8>> {
+        let len = max.min(LEN);
+        let block = reserve_alloc(Layout::from_size_align(len.max(1), 1).ok()?);
+        // SAFETY: `block` holds `len` bytes (or 1 when `len` is 0) for the
+        // global allocator, which frees it with the reserve's other blocks.
+        (!block.is_null()).then(|| unsafe { Vec::from_raw_parts(block, 0, len.max(1)) })
+    }
+
+    fn owns(block: *mut u8) -> bool {
+        let base = STATE.base.get();
+        !base.is_null() && (base as usize..base as usize + LEN).contains(&(block as usize))
+    }
+
+    /// Bump allocation in the reserve; null when it has no room.
+    fn reserve_alloc(layout: Layout) -> *mut u8 {
+        let base = STATE.base.get();
+        if base.is_null() {
+            return ptr::null_mut();
+        }
+        let start = (base as usize + STATE.used.get()).next_multiple_of(layout.align()) - base as usize;
+        if start + layout.size() > LEN {
+            return ptr::null_mut();
+        }
+        STATE.used.set(start + layout.size());
+        STATE.live.set(STATE.live.get() + 1);
+        base.wrapping_add(start)
+    }
+
+    fn reserve_free() {
+        STATE.live.set(STATE.live.get() - 1);
+        if STATE.live.get() == 0 {
+            STATE.used.set(0);
+        }
+    }
+
+    struct Allocator;
+
+    // SAFETY: blocks come from `System` or from the reserve (itself one
+    // `System` block), never both; each is freed where it came from.
+    unsafe impl GlobalAlloc for Allocator {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if let Some((block, handed)) = STATE.handed.get()
+                && handed == layout
+            {
+                STATE.handed.set(None);
+                return block;
             }
-        })
+            // SAFETY: the caller's contract.
+            let block = unsafe { System.alloc(layout) };
+            if block.is_null() && STATE.lifting.get() { reserve_alloc(layout) } else { block }
+        }
+
+        unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+            if owns(block) {
+                reserve_free();
+            } else {
+                // SAFETY: the caller's contract; the block is the system's.
+                unsafe { System.dealloc(block, layout) }
+            }
+        }
+
+        unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            if !owns(block) {
+                // SAFETY: the caller's contract; the block is the system's.
+                return unsafe { System.realloc(block, layout, new_size) };
+            }
+            if new_size <= layout.size() {
+                // Shrinking in the reserve (a `Vec` made a boxed slice) keeps the block.
+                return block;
+            }
+            // SAFETY: the caller's contract: `new_size` is valid for `layout`'s alignment.
+            let moved = unsafe { System.alloc(Layout::from_size_align_unchecked(new_size, layout.align())) };
+            if !moved.is_null() {
+                // SAFETY: both blocks hold at least the bytes copied, and are distinct.
+                unsafe { ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size)) };
+                reserve_free();
+            }
+            moved
+        }
     }
 
     /// The canonical ABI's allocator (where the host lowers call arguments),
-    /// replacing wit-bindgen's default, which traps as soon as the allocator
-    /// refuses. This one first gives up the reserve and tries again. If that
-    /// fails too, it traps: the canonical ABI has no way to report an error.
+    /// replacing wit-bindgen's default: when the system allocator refuses,
+    /// the arguments, and the copies the glue lifts them into, go in the
+    /// reserve. If that has no room either it traps: the canonical ABI has
+    /// no way to report an error.
     ///
     /// # Safety
     /// The canonical ABI's `realloc` contract: `old_ptr`/`old_len`/`align`
@@ -720,22 +865,19 @@ mod reserve {
             // A dangling, aligned pointer for a zero-sized allocation.
             return align as *mut u8;
         }
+        STATE.lifting.set(true);
         // SAFETY: the caller's contract; `new_len` is not zero.
-        let attempt = || unsafe {
-            if old_len == 0 {
-                alloc(Layout::from_size_align_unchecked(new_len, align))
-            } else {
-                realloc(old_ptr, Layout::from_size_align_unchecked(old_len, align), new_len)
-            }
-        };
-        let mut ptr = attempt();
-        if ptr.is_null() && release() {
-            ptr = attempt();
-        }
-        if ptr.is_null() {
+        let layout = unsafe { Layout::from_size_align_unchecked(new_len, align) };
+        let block = if old_len == 0 {
             // SAFETY: as above.
-            handle_alloc_error(unsafe { Layout::from_size_align_unchecked(new_len, align) });
+            unsafe { ALLOCATOR.alloc(layout) }
+        } else {
+            // SAFETY: as above.
+            unsafe { ALLOCATOR.realloc(old_ptr, Layout::from_size_align_unchecked(old_len, align), new_len) }
+        };
+        if block.is_null() {
+            handle_alloc_error(layout);
         }
-        ptr
+        block
     }
 }

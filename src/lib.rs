@@ -16,3 +16,8 @@ pub mod conn;
 pub mod frame;
 pub mod hpack;
 pub mod pool;
+
+/// Bytes of call arguments the component can always take, even once its
+/// linear memory is full: the size of its reserve (see `wit/writer.wit`).
+/// Larger arguments need that much room under the host's memory cap.
+pub const COMPONENT_ARGUMENT_RESERVE: usize = 64 << 10;

@@ -20,6 +20,7 @@ use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{ClassStats, PoolConfig, PoolStats};
 use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceAny, ResourceTable};
+use h2fw::COMPONENT_ARGUMENT_RESERVE;
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -301,7 +302,20 @@ impl ComponentInstance {
     pub fn memory(&self) -> MemoryStats {
         self.store.data().limiter.stats
     }
+
+    /// Bytes the instance may still grow by under its caps (`None`: no cap).
+    fn room(&self) -> Option<usize> {
+        let limiter = &self.store.data().limiter;
+        let own = limiter.cap.map(|cap| cap.saturating_sub(limiter.stats.current));
+        let shared = limiter.shared.as_ref().map(|shared| shared.cap.saturating_sub(shared.memory().current));
+        own.into_iter().chain(shared).min()
+    }
 }
+
+/// Room under a memory cap that arguments beyond the component's reserve
+/// need on top of their own size: the allocator grows memory in 64 KiB
+/// steps, once per list in the worst case.
+const ARGUMENT_SLACK: usize = 3 * COMPONENT_ARGUMENT_RESERVE;
 
 /// The h2fw component as a [`Writer`]: one `connection` resource in an
 /// instance, which it may share with other writers.
@@ -325,9 +339,10 @@ impl ComponentWriter {
             let instance = &mut *instance.borrow_mut();
             let (conn, store, pool) = (&instance.conn, &mut instance.store, instance.pool);
             conn.connection()
-                .call_constructor(store, pool, config_to_wit(config))
+                .call_open(store, pool, config_to_wit(config))
                 .map_err(anyhow::Error::from)
                 .context("creating the connection")?
+                .map_err(|error| anyhow::Error::new(error_from_wit(error)).context("creating the connection"))?
         };
         Ok(ComponentWriter { instance: instance.clone(), connection })
     }
@@ -359,6 +374,28 @@ impl ComponentWriter {
     /// Linear memory of the instance so far.
     pub fn memory(&self) -> MemoryStats {
         self.instance.borrow().memory()
+    }
+
+    /// Refuses, before the call, arguments of `bytes` the component might
+    /// not be able to take. Up to its reserve it always can; beyond, their
+    /// lowering needs room under the memory cap, and when that room is
+    /// missing the canonical ABI could only trap, which would lose every
+    /// connection of the instance.
+    fn check_room(&self, bytes: usize) -> Result<(), WriteError> {
+        // Each list may lose up to 7 bytes to alignment in the reserve.
+        if bytes + 64 <= COMPONENT_ARGUMENT_RESERVE {
+            return Ok(());
+        }
+        match self.instance.borrow().room() {
+            Some(room) if room < bytes + ARGUMENT_SLACK => Err(WriteError::Rejected {
+                kind: ErrorKind::OutOfMemory,
+                message: format!(
+                    "{bytes} bytes of arguments need {} bytes of room under the memory cap, {room} left",
+                    bytes + ARGUMENT_SLACK
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The connection's methods, with the store and resource handle.
@@ -419,6 +456,7 @@ impl ComponentWriter {
         fields: wit::HeaderList,
         options: HeadersOptions,
     ) -> Result<(), WriteError> {
+        self.check_room(header_list_bytes(&fields))?;
         let options = wit::HeadersOptions {
             end_stream: options.end_stream,
             priority: options.priority.map(priority_to_wit),
@@ -430,6 +468,7 @@ impl ComponentWriter {
 
 impl Writer for ComponentWriter {
     fn apply_peer_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        self.check_room(settings.len() * size_of::<wit::Setting>())?;
         let settings = settings_to_wit(settings);
         self.call(|guest, store, connection| guest.call_apply_peer_settings(store, connection, &settings))
     }
@@ -458,13 +497,29 @@ impl Writer for ComponentWriter {
         self.call(|guest, store, connection| guest.call_apply_peer_data(store, connection, stream, len))
     }
 
+    fn apply_peer_push_promise(&mut self, stream: u32, promised: u32) -> Result<(), WriteError> {
+        self.call(|guest, store, connection| guest.call_apply_peer_push_promise(store, connection, stream, promised))
+    }
+
     fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        self.check_room(settings.len() * size_of::<wit::Setting>())?;
         let settings = settings_to_wit(settings);
         self.call(|guest, store, connection| guest.call_write_preface(store, connection, &settings))
     }
 
+    fn write_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        self.check_room(settings.len() * size_of::<wit::Setting>())?;
+        let settings = settings_to_wit(settings);
+        self.call(|guest, store, connection| guest.call_write_settings(store, connection, &settings))
+    }
+
     fn ack_settings(&mut self) -> Result<(), WriteError> {
         self.call(|guest, store, connection| guest.call_ack_settings(store, connection))
+    }
+
+    fn priority(&mut self, stream: u32, priority: Priority) -> Result<(), WriteError> {
+        let priority = priority_to_wit(priority);
+        self.call(|guest, store, connection| guest.call_priority(store, connection, stream, priority))
     }
 
     fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError> {
@@ -473,6 +528,7 @@ impl Writer for ComponentWriter {
     }
 
     fn goaway(&mut self, last_stream_id: u32, error_code: u32, debug_data: &[u8]) -> Result<(), WriteError> {
+        self.check_room(debug_data.len())?;
         self.call(|guest, store, connection| {
             guest.call_goaway(store, connection, last_stream_id, error_code, debug_data)
         })
@@ -487,6 +543,7 @@ impl Writer for ComponentWriter {
     }
 
     fn raw_write_frame(&mut self, frame: &Frame<'_>) -> Result<(), WriteError> {
+        self.check_room(frame_argument_bytes(frame))?;
         let frame = frame_to_wit(frame);
         self.call(|guest, store, connection| guest.call_raw_write_frame(store, connection, &frame))
     }
@@ -508,6 +565,7 @@ impl Writer for ComponentWriter {
         pad_length: Option<u8>,
     ) -> Result<(), WriteError> {
         let fields = fields_to_wit(fields);
+        self.check_room(header_list_bytes(&fields))?;
         self.call(|guest, store, connection| {
             guest.call_raw_write_push_promise(store, connection, stream, promised_stream, &fields, pad_length)
         })
@@ -521,6 +579,7 @@ impl Writer for ComponentWriter {
         end_stream: bool,
     ) -> Result<(), WriteError> {
         let fields = fields_to_wit(fields);
+        self.check_room(header_list_bytes(&fields))?;
         let hints = wit::StreamHints { content_length: hints.content_length };
         self.call(|guest, store, connection| guest.call_respond(store, connection, stream, &fields, hints, end_stream))
     }
@@ -533,18 +592,27 @@ impl Writer for ComponentWriter {
         end_stream: bool,
     ) -> Result<(), WriteError> {
         let fields = fields_to_wit(fields);
+        self.check_room(header_list_bytes(&fields))?;
         let hints = wit::StreamHints { content_length: hints.content_length };
         self.call(|guest, store, connection| {
             guest.call_open_stream(store, connection, stream, &fields, hints, end_stream)
         })
     }
 
+    fn push_promise(&mut self, stream: u32, promised: u32, fields: &[HeaderField<'_>]) -> Result<(), WriteError> {
+        let fields = fields_to_wit(fields);
+        self.check_room(header_list_bytes(&fields))?;
+        self.call(|guest, store, connection| guest.call_push_promise(store, connection, stream, promised, &fields))
+    }
+
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {
+        self.check_room(data.len())?;
         let accepted = self.call(|guest, store, connection| guest.call_send(store, connection, stream, data))?;
         Ok(accepted as usize)
     }
 
     fn send_and_drain(&mut self, stream: u32, data: &[u8], out: &mut Vec<u8>) -> Result<usize, WriteError> {
+        self.check_room(data.len())?;
         let sent = self.call(|guest, store, connection| guest.call_send_and_drain(store, connection, stream, data))?;
         out.extend_from_slice(&sent.wire);
         Ok(sent.accepted as usize)
@@ -563,6 +631,7 @@ impl Writer for ComponentWriter {
             .iter()
             .map(|item| wit::BatchItem { stream: item.stream, len: u32::try_from(item.len).unwrap_or(u32::MAX) })
             .collect();
+        self.check_room(data.len() + items.len() * size_of::<wit::BatchItem>())?;
         let outcome =
             self.call(|guest, store, connection| guest.call_send_batch(store, connection, &items, data).map(Ok))?;
         accepted.extend(outcome.accepted.into_iter().map(|taken| taken as usize));
@@ -571,6 +640,7 @@ impl Writer for ComponentWriter {
 
     fn finish(&mut self, stream: u32, trailers: Option<&[HeaderField<'_>]>) -> Result<(), WriteError> {
         let trailers = trailers.map(fields_to_wit);
+        self.check_room(trailers.as_ref().map_or(0, header_list_bytes))?;
         self.call(|guest, store, connection| guest.call_finish(store, connection, stream, trailers.as_ref()))
     }
 
@@ -673,6 +743,29 @@ fn fields_to_wit(fields: &[HeaderField<'_>]) -> wit::HeaderList {
         })
         .collect();
     wit::HeaderList { bytes, fields: lengths }
+}
+
+/// Bytes a `header-list` takes as call arguments.
+fn header_list_bytes(list: &wit::HeaderList) -> usize {
+    list.bytes.len() + list.fields.len() * size_of::<wit::FieldLengths>()
+}
+
+/// Bytes `frame` takes as call arguments: its lists.
+fn frame_argument_bytes(frame: &Frame<'_>) -> usize {
+    match *frame {
+        Frame::Data { data: bytes, .. }
+        | Frame::Headers { block: bytes, .. }
+        | Frame::PushPromise { block: bytes, .. }
+        | Frame::Goaway { debug_data: bytes, .. }
+        | Frame::PriorityUpdate { field_value: bytes, .. }
+        | Frame::Extension { payload: bytes, .. } => bytes.len(),
+        Frame::Settings { settings } => settings.len() * size_of::<wit::Setting>(),
+        Frame::Priority { .. }
+        | Frame::RstStream { .. }
+        | Frame::SettingsAck
+        | Frame::Ping { .. }
+        | Frame::WindowUpdate { .. } => 0,
+    }
 }
 
 fn priority_to_wit(priority: Priority) -> wit::Priority {

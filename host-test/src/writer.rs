@@ -4,7 +4,7 @@
 
 use h2fw::baseline::{GoPools, Model, ScratchStats};
 use h2fw::conn::{BatchItem, Config, Connection, Error, HeadersOptions, Stats, StreamHints};
-use h2fw::frame::Frame;
+use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{Pool, PoolStats};
 
@@ -147,10 +147,16 @@ pub trait Writer {
     fn apply_peer_goaway(&mut self, last_stream_id: u32) -> Result<Vec<u32>, WriteError>;
     /// Peer DATA received (off our receive windows).
     fn apply_peer_data(&mut self, stream: u32, len: u32) -> Result<(), WriteError>;
+    /// Peer PUSH_PROMISE on `stream`, reserving `promised`.
+    fn apply_peer_push_promise(&mut self, stream: u32, promised: u32) -> Result<(), WriteError>;
     /// The preface with our SETTINGS.
     fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError>;
+    /// SETTINGS after the preface.
+    fn write_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError>;
     /// SETTINGS acknowledgement.
     fn ack_settings(&mut self) -> Result<(), WriteError>;
+    /// PRIORITY.
+    fn priority(&mut self, stream: u32, priority: Priority) -> Result<(), WriteError>;
     /// PING (or its acknowledgement).
     fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError>;
     /// GOAWAY.
@@ -192,6 +198,8 @@ pub trait Writer {
         hints: StreamHints,
         end_stream: bool,
     ) -> Result<(), WriteError>;
+    /// A server's PUSH_PROMISE on `stream`, reserving `promised`.
+    fn push_promise(&mut self, stream: u32, promised: u32, fields: &[HeaderField<'_>]) -> Result<(), WriteError>;
     /// Body bytes; returns how many were accepted.
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError>;
     /// Body bytes, then every wire byte that can go appended to `out`;
@@ -245,11 +253,20 @@ impl Writer for Connection {
     fn apply_peer_data(&mut self, stream: u32, len: u32) -> Result<(), WriteError> {
         Ok(Connection::apply_peer_data(self, stream, len)?)
     }
+    fn apply_peer_push_promise(&mut self, stream: u32, promised: u32) -> Result<(), WriteError> {
+        Ok(Connection::apply_peer_push_promise(self, stream, promised)?)
+    }
     fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
         Ok(Connection::write_preface(self, settings)?)
     }
+    fn write_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        Ok(Connection::write_settings(self, settings)?)
+    }
     fn ack_settings(&mut self) -> Result<(), WriteError> {
         Ok(Connection::ack_settings(self)?)
+    }
+    fn priority(&mut self, stream: u32, priority: Priority) -> Result<(), WriteError> {
+        Ok(Connection::priority(self, stream, priority)?)
     }
     fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError> {
         Ok(Connection::ping(self, opaque_data, ack)?)
@@ -300,6 +317,9 @@ impl Writer for Connection {
         end_stream: bool,
     ) -> Result<(), WriteError> {
         Ok(Connection::open_stream(self, stream, fields, hints, end_stream)?)
+    }
+    fn push_promise(&mut self, stream: u32, promised: u32, fields: &[HeaderField<'_>]) -> Result<(), WriteError> {
+        Ok(Connection::push_promise(self, stream, promised, fields)?)
     }
     fn send(&mut self, stream: u32, data: &[u8]) -> Result<usize, WriteError> {
         Ok(Connection::send(self, stream, data)?)

@@ -158,3 +158,60 @@ fn a_cap_below_the_initial_memory_fails_instantiation_cleanly() {
     let error = ComponentWriter::new(&config(), &pool(), Some(0)).err().expect("instantiated with no memory");
     assert!(format!("{error:#}").contains("instantiat"), "{error:#}");
 }
+
+/// At a full cap (connections opened until one is refused), opening another
+/// connection, passing arguments within the 64 KiB reserve, and passing
+/// larger ones each give a typed error or a value, never a trap; once the
+/// cap is lifted the first connection carries on.
+#[test]
+fn a_full_cap_gives_typed_errors_for_arguments_on_both_sides_of_the_reserve() {
+    let mut writer = ComponentWriter::new(&config(), &pool(), None).expect("instantiating");
+    writer.write_preface(&[]).unwrap();
+    writer.apply_peer_settings(&[(4, (1 << 31) - 1)]).unwrap();
+    writer.apply_window_update(0, (1 << 31) - 1 - 65_535).unwrap();
+    writer.open_stream(1, &request("/full"), StreamHints::default(), false).unwrap();
+    let mut wire = Vec::new();
+    drain_in_slices(&mut writer, &mut wire);
+
+    let current = writer.memory().current;
+    writer.set_memory_cap(Some(current));
+    let mut fillers = Vec::new();
+    let refusal = loop {
+        match ComponentWriter::connect(writer.instance(), &config()) {
+            Ok(filler) => fillers.push(filler),
+            Err(error) => break error,
+        }
+        assert!(fillers.len() < 10_000, "a full cap never refused a connection");
+    };
+    assert!(
+        matches!(refusal.downcast_ref::<WriteError>(), Some(WriteError::Rejected { kind: ErrorKind::OutOfMemory, .. })),
+        "opening a connection at a full cap: {refusal:#}"
+    );
+
+    let reserve = h2fw::COMPONENT_ARGUMENT_RESERVE;
+    for len in [1, reserve / 2, reserve - 64, reserve - 1, reserve, reserve + 1, 4 * reserve] {
+        match writer.send(1, &body(1, 0, len)) {
+            Ok(_) | Err(WriteError::Rejected { kind: ErrorKind::OutOfMemory | ErrorKind::Budget, .. }) => {}
+            Err(error) => panic!("send of {len} bytes at a full cap: {error}"),
+        }
+    }
+    // Arguments past the reserve are refused by the host, before the call.
+    let Err(WriteError::Rejected { kind: ErrorKind::OutOfMemory, message }) = writer.send(1, &body(1, 0, 4 * reserve))
+    else {
+        panic!("a 256 KiB argument at a full cap was not refused");
+    };
+    assert!(message.contains("room under the memory cap"), "{message}");
+    assert_eq!(writer.memory().peak, current, "the cap held");
+
+    writer.set_memory_cap(None);
+    drop(fillers);
+    let sent = writer.send(1, &body(1, 0, 1000)).unwrap();
+    writer.finish(1, None).unwrap();
+    drain_in_slices(&mut writer, &mut wire);
+    assert_eq!(sent, 1000);
+    assert!(wire.starts_with(PREFACE));
+    let mut decoder = H2Decoder::default();
+    decoder.apply_settings(&[(4, (1 << 31) - 1)]);
+    let frames = decoder.decode(&wire[PREFACE.len()..]);
+    assert!(matches!(frames.last(), Some(H2::Data(data)) if data.is_end_stream()), "{frames:?}");
+}

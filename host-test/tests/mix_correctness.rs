@@ -6,7 +6,7 @@
 
 use h2fw::baseline::ScratchStats;
 use h2fw::conn::{BatchItem, Connection, HeadersOptions, Stats, StreamHints};
-use h2fw::frame::Frame;
+use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{Pool, PoolStats};
 use h2fw_host::mix::{Failure, Hosting, POLICIES, Scenario, Sizes, Writers, fleet, play};
@@ -148,8 +148,20 @@ impl Writer for Tampering {
     fn write_preface(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
         Writer::write_preface(&mut self.inner, settings)
     }
+    fn write_settings(&mut self, settings: &[(u16, u32)]) -> Result<(), WriteError> {
+        Writer::write_settings(&mut self.inner, settings)
+    }
     fn ack_settings(&mut self) -> Result<(), WriteError> {
         Writer::ack_settings(&mut self.inner)
+    }
+    fn priority(&mut self, stream: u32, priority: Priority) -> Result<(), WriteError> {
+        Writer::priority(&mut self.inner, stream, priority)
+    }
+    fn push_promise(&mut self, stream: u32, promised: u32, fields: &[HeaderField<'_>]) -> Result<(), WriteError> {
+        Writer::push_promise(&mut self.inner, stream, promised, fields)
+    }
+    fn apply_peer_push_promise(&mut self, stream: u32, promised: u32) -> Result<(), WriteError> {
+        Writer::apply_peer_push_promise(&mut self.inner, stream, promised)
     }
     fn ping(&mut self, opaque_data: [u8; 8], ack: bool) -> Result<(), WriteError> {
         Writer::ping(&mut self.inner, opaque_data, ack)

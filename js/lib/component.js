@@ -260,7 +260,7 @@ export class Connection {
     const resource = resources.get(pool);
     if (resource === undefined) throw argument('pool', 'a Pool', pool);
     const given = withDefaults(config, conn.defaultConfig(), CONFIG_FIELDS);
-    this.#conn = new conn.Connection(resource, { ...given, poolShare: given.poolShare ?? undefined });
+    this.#conn = call(() => conn.Connection.open(resource, { ...given, poolShare: given.poolShare ?? undefined }));
   }
 
   /** Applies the peer's SETTINGS; validated as a whole before any takes effect. */
