@@ -199,7 +199,9 @@ impl Encoder {
                     info.class != NameClass::Unique
                         && entry_size(name, value).saturating_mul(4) <= self.table.max_size().saturating_mul(3)
                 }
-            };
+            }
+            // Without memory for the entry, the field goes out without indexing.
+            && self.table.try_reserve_entry(name, value);
         // A full match is of no use to a never-indexed field, and the
         // selective policy never inserts `Unique` names.
         let may_be_in_table =

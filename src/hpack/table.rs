@@ -180,7 +180,8 @@ impl DynamicTable {
     }
 
     /// Adds (`name`, `value`) as the newest entry, evicting as needed; an
-    /// entry larger than the table empties it and is not kept (§4.4).
+    /// entry larger than the table empties it and is not kept (§4.4). Call
+    /// [`DynamicTable::try_reserve_entry`] first, or it may allocate.
     pub(super) fn insert(&mut self, name: &[u8], value: &[u8], hash: FieldHash) {
         let size = entry_size(name, value);
         if size > self.max_size {
@@ -219,21 +220,35 @@ impl DynamicTable {
         }
     }
 
-    /// Appends `name` and `value` to `bytes`, returning where they start.
-    /// When the buffer is full, the bytes of evicted entries are dropped
-    /// first and the capacity kept at twice the live bytes, so moves cost
-    /// O(1) per byte on average and a steady table never reallocates.
-    fn append_bytes(&mut self, name: &[u8], value: &[u8]) -> usize {
-        let len = name.len() + value.len();
-        if self.bytes.len() + len > self.bytes.capacity() {
-            let dead = self.entries.front().map_or(self.bytes.len(), |e| e.start);
-            if dead > 0 {
-                self.bytes.drain(..dead);
-                self.entries.iter_mut().for_each(|e| e.start -= dead);
-            }
-            let wanted = 2 * (self.bytes.len() + len);
-            self.bytes.reserve_exact(wanted.saturating_sub(self.bytes.len()));
+    /// Makes room for [`DynamicTable::insert`] of `name: value`, so that the
+    /// insert itself does not allocate; `false` when the allocator refuses
+    /// (the encoder then sends the field without indexing). When the byte
+    /// buffer is full, the bytes of evicted entries are dropped first and the
+    /// capacity kept at twice the live bytes, so moves cost O(1) per byte on
+    /// average and a steady table never reallocates.
+    pub(super) fn try_reserve_entry(&mut self, name: &[u8], value: &[u8]) -> bool {
+        if entry_size(name, value) > self.max_size {
+            return true; // the insert only evicts
         }
+        if self.entries.try_reserve(1).is_err() {
+            return false;
+        }
+        let len = name.len() + value.len();
+        if self.bytes.len() + len <= self.bytes.capacity() {
+            return true;
+        }
+        let dead = self.entries.front().map_or(self.bytes.len(), |e| e.start);
+        if dead > 0 {
+            self.bytes.drain(..dead);
+            self.entries.iter_mut().for_each(|e| e.start -= dead);
+        }
+        let live = self.bytes.len();
+        self.bytes.try_reserve_exact(2 * (live + len) - live).is_ok() || self.bytes.try_reserve_exact(len).is_ok()
+    }
+
+    /// Appends `name` and `value` to `bytes`, returning where they start
+    /// (room made by [`DynamicTable::try_reserve_entry`]).
+    fn append_bytes(&mut self, name: &[u8], value: &[u8]) -> usize {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(name);
         self.bytes.extend_from_slice(value);
@@ -272,6 +287,7 @@ mod tests {
     use super::*;
 
     fn insert(t: &mut DynamicTable, name: &str, value: &str) {
+        assert!(t.try_reserve_entry(name.as_bytes(), value.as_bytes()));
         t.insert(name.as_bytes(), value.as_bytes(), FieldHash::of(name.as_bytes(), value.as_bytes()));
     }
 
