@@ -9,31 +9,10 @@
 
 use h2fw::pool::{Pool, PoolBuf, PoolError};
 
+use h2fw::frame::{flag, kind};
+
 /// Length of a frame header.
 pub const HEADER_LEN: usize = 9;
-
-/// Frame type codes (RFC 9113 §6).
-pub(crate) mod kind {
-    pub const DATA: u8 = 0x0;
-    pub const HEADERS: u8 = 0x1;
-    pub const PRIORITY: u8 = 0x2;
-    pub const RST_STREAM: u8 = 0x3;
-    pub const SETTINGS: u8 = 0x4;
-    pub const PUSH_PROMISE: u8 = 0x5;
-    pub const PING: u8 = 0x6;
-    pub const GOAWAY: u8 = 0x7;
-    pub const WINDOW_UPDATE: u8 = 0x8;
-    pub const CONTINUATION: u8 = 0x9;
-}
-
-/// Flags (RFC 9113 §6).
-pub(crate) mod flag {
-    pub const ACK: u8 = 0x1;
-    pub const END_STREAM: u8 = 0x1;
-    pub const END_HEADERS: u8 = 0x4;
-    pub const PADDED: u8 = 0x8;
-    pub const PRIORITY: u8 = 0x20;
-}
 
 /// Why an upstream frame was refused. Each names the frame and the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,7 +5,8 @@ use std::ops::Range;
 
 use bytes::BufMut;
 
-use super::header::{ACK, END_HEADERS, END_STREAM, PADDED, PRIORITY, put_header};
+use super::flag::{ACK, END_HEADERS, END_STREAM, PADDED, PRIORITY};
+use super::header::put_header;
 use super::layout::{data_room_in, first_fragment_room, padding_len};
 use super::validate::{PRIORITY_LEN, PROMISED_STREAM_LEN, SETTING_LEN};
 use super::{Frame, FrameType, Priority};

@@ -1,17 +1,6 @@
-//! The 9-byte frame header (RFC 9113 §4.1) and the flag bits this crate sets.
+//! The 9-byte frame header (RFC 9113 §4.1).
 
 use bytes::BufMut;
-
-/// END_STREAM (DATA, HEADERS).
-pub(super) const END_STREAM: u8 = 0x1;
-/// ACK (SETTINGS, PING).
-pub(super) const ACK: u8 = 0x1;
-/// END_HEADERS (HEADERS, PUSH_PROMISE, CONTINUATION).
-pub(super) const END_HEADERS: u8 = 0x4;
-/// PADDED (DATA, HEADERS, PUSH_PROMISE).
-pub(super) const PADDED: u8 = 0x8;
-/// PRIORITY (HEADERS).
-pub(super) const PRIORITY: u8 = 0x20;
 
 /// Writes a frame header: 24-bit payload length, type, flags, then the
 /// stream identifier with the reserved bit clear. Callers pass a validated

@@ -71,6 +71,47 @@ pub enum FrameType {
     PriorityUpdate = 0x10,
 }
 
+/// Frame type codes as bytes, for matching the type field of a frame
+/// header read off the wire.
+pub mod kind {
+    use super::FrameType;
+
+    /// DATA
+    pub const DATA: u8 = FrameType::Data as u8;
+    /// HEADERS
+    pub const HEADERS: u8 = FrameType::Headers as u8;
+    /// PRIORITY
+    pub const PRIORITY: u8 = FrameType::Priority as u8;
+    /// RST_STREAM
+    pub const RST_STREAM: u8 = FrameType::RstStream as u8;
+    /// SETTINGS
+    pub const SETTINGS: u8 = FrameType::Settings as u8;
+    /// PUSH_PROMISE
+    pub const PUSH_PROMISE: u8 = FrameType::PushPromise as u8;
+    /// PING
+    pub const PING: u8 = FrameType::Ping as u8;
+    /// GOAWAY
+    pub const GOAWAY: u8 = FrameType::Goaway as u8;
+    /// WINDOW_UPDATE
+    pub const WINDOW_UPDATE: u8 = FrameType::WindowUpdate as u8;
+    /// CONTINUATION
+    pub const CONTINUATION: u8 = FrameType::Continuation as u8;
+}
+
+/// Frame flag bits (RFC 9113 §6).
+pub mod flag {
+    /// END_STREAM (DATA, HEADERS).
+    pub const END_STREAM: u8 = 0x1;
+    /// ACK (SETTINGS, PING).
+    pub const ACK: u8 = 0x1;
+    /// END_HEADERS (HEADERS, PUSH_PROMISE, CONTINUATION).
+    pub const END_HEADERS: u8 = 0x4;
+    /// PADDED (DATA, HEADERS, PUSH_PROMISE).
+    pub const PADDED: u8 = 0x8;
+    /// PRIORITY (HEADERS).
+    pub const PRIORITY: u8 = 0x20;
+}
+
 /// HEADERS / PRIORITY priority fields (RFC 9113 §5.3.2, §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Priority {
@@ -215,7 +256,7 @@ pub fn interleave_data(headers: &[u8], body: &[u8], out: &mut Vec<u8>) -> Result
         |header: &[u8]| usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
     let pieces = headers.chunks(FRAME_HEADER_LEN);
     let well_formed = headers.len().is_multiple_of(FRAME_HEADER_LEN)
-        && pieces.clone().all(|header| header[3] == FrameType::Data as u8 && header[4] & header::PADDED == 0);
+        && pieces.clone().all(|header| header[3] == FrameType::Data as u8 && header[4] & flag::PADDED == 0);
     let needed: usize = if well_formed { pieces.clone().map(header_len).sum() } else { usize::MAX };
     if needed > body.len() {
         return Err(FrameError::BufferTooSmall { needed, available: body.len() });

@@ -4,12 +4,13 @@
 use std::borrow::Cow;
 
 use h2fw::conn::Error as WriterError;
+use h2fw::frame::{flag, kind};
 use h2fw::pool::{Pool, PoolConfig, PoolError};
 use loona_hpack::Decoder;
 
 use super::{EndReason, MAX_HEADER_BLOCK, Tunnel, TunnelConfig};
 use crate::error_code;
-use crate::frames::{FrameReader, flag, kind};
+use crate::frames::FrameReader;
 use crate::testing::{Owned, frame, pool};
 
 const AUTHORITY: &str = "echo.test:443";
