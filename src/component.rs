@@ -6,8 +6,8 @@
 //! small reserve (see [`memory`]) lets a capped instance still take call
 //! arguments and hand out drained bytes once its memory is full.
 
-use core::cell::RefCell;
 use core::alloc::Layout;
+use core::cell::RefCell;
 use core::fmt::{self, Display, Write as _};
 
 use crate::conn::{self, Connection, HeadersOptions, StreamHints};

@@ -14,13 +14,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, anyhow};
+use h2fw::COMPONENT_ARGUMENT_RESERVE;
 use h2fw::baseline::{Model, ScratchStats};
 use h2fw::conn::{BatchItem, Config, HeadersOptions, Role, Stats, StreamHints};
 use h2fw::frame::{Frame, Priority};
 use h2fw::hpack::HeaderField;
 use h2fw::pool::{ClassStats, PoolConfig, PoolStats};
 use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceAny, ResourceTable};
-use h2fw::COMPONENT_ARGUMENT_RESERVE;
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 

@@ -244,9 +244,11 @@ impl Connection {
     /// [`Connection::new`], refused with [`PoolError::OutOfMemory`] instead
     /// when the allocator cannot give the HPACK table's index (a few KiB).
     pub fn try_new(config: Config, pool: &Pool) -> Result<Self, Error> {
-        let encoder =
-            Encoder::try_with_config(EncoderConfig { table_size_cap: config.max_header_table_size, ..Default::default() })
-                .map_err(|requested| PoolError::OutOfMemory { requested })?;
+        let encoder = Encoder::try_with_config(EncoderConfig {
+            table_size_cap: config.max_header_table_size,
+            ..Default::default()
+        })
+        .map_err(|requested| PoolError::OutOfMemory { requested })?;
         let output = OutputQueue::new(OUTPUT_CHUNK_LEN.min(pool.config().max_class));
         Ok(Self {
             pool: PoolShare::new(pool, config.pool_share),
