@@ -1,15 +1,19 @@
-//! Replays the `conn_calls` fuzz corpus (`fuzz/corpus/conn_calls/`) and the
-//! inputs the fuzzer once found failing (`fuzz/artifacts/conn_calls/`, now
-//! fixed) through the fuzz harness on stable Rust, under every check: CI
-//! replays the corpus, it does not fuzz.
+//! Replays the fuzz corpora through the fuzz harness on stable Rust, under
+//! every check: CI replays the corpora, it does not fuzz.
+//!
+//! - `conn_calls`: the native `Connection`, from `fuzz/corpus/conn_calls/`
+//!   and the inputs it once found failing (`fuzz/artifacts/conn_calls/`,
+//!   now fixed);
+//! - `component_calls`: the component under wasmtime with memory caps, from
+//!   `fuzz/corpus/component_calls/` and `fuzz/artifacts/component_calls/`.
 
-#[path = "../fuzz/harness.rs"]
+#[path = "../../fuzz/harness.rs"]
 mod harness;
 
 use std::path::{Path, PathBuf};
 
 fn inputs(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz").join(dir);
     let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
     let mut files: Vec<_> = entries
         .map(|e| e.expect("readable entry").path())
@@ -19,22 +23,28 @@ fn inputs(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-fn replay(files: &[PathBuf]) {
+fn replay(target: &str, run: fn(&[u8])) {
+    let corpus = inputs(&format!("corpus/{target}"));
+    let artifacts = inputs(&format!("artifacts/{target}"));
+    assert!(!corpus.is_empty() && !artifacts.is_empty(), "the {target} corpus or its artifacts are missing");
+    let files = [corpus, artifacts].concat();
     let failed: Vec<_> = files
         .iter()
         .filter(|path| {
             let data = std::fs::read(path).expect("readable input");
-            std::panic::catch_unwind(|| harness::run(&data)).is_err()
+            std::panic::catch_unwind(|| run(&data)).is_err()
         })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(failed.is_empty(), "{} of {} inputs fail the harness: {failed:#?}", failed.len(), files.len());
+    assert!(failed.is_empty(), "{} of {} {target} inputs fail the harness: {failed:#?}", failed.len(), files.len());
 }
 
 #[test]
 fn conn_calls_corpus_and_artifacts_replay() {
-    let corpus = inputs("corpus/conn_calls");
-    let artifacts = inputs("artifacts/conn_calls");
-    assert!(!corpus.is_empty() && !artifacts.is_empty(), "the conn_calls corpus or its artifacts are missing");
-    replay(&[corpus, artifacts].concat());
+    replay("conn_calls", harness::run);
+}
+
+#[test]
+fn component_calls_corpus_and_artifacts_replay() {
+    replay("component_calls", harness::run_component);
 }
