@@ -389,8 +389,6 @@ pub trait Target: Writer {
     fn close(self) -> PoolStats;
     /// Caps linear memory at `headroom` bytes above its size (`None`: no cap).
     fn set_memory_cap(&mut self, headroom: Option<usize>);
-    /// Linear memory so far (zero for the native writer).
-    fn memory(&self) -> h2fw_host::writer::MemoryStats;
 }
 
 impl Target for Connection {
@@ -400,9 +398,6 @@ impl Target for Connection {
         pool.stats()
     }
     fn set_memory_cap(&mut self, _headroom: Option<usize>) {}
-    fn memory(&self) -> h2fw_host::writer::MemoryStats {
-        h2fw_host::writer::MemoryStats::default()
-    }
 }
 
 impl Target for ComponentWriter {
@@ -414,9 +409,6 @@ impl Target for ComponentWriter {
     fn set_memory_cap(&mut self, headroom: Option<usize>) {
         let current = ComponentWriter::memory(self).current;
         ComponentWriter::set_memory_cap(self, headroom.map(|headroom| current + headroom));
-    }
-    fn memory(&self) -> h2fw_host::writer::MemoryStats {
-        ComponentWriter::memory(self)
     }
 }
 
@@ -661,15 +653,22 @@ impl<W: Target> Driver<W> {
         }
     }
 
+    fn finish(mut self, server: bool) {
+        self.drain_all();
+        self.check_accounting("final drain");
+        let pool = self.conn.close();
+        assert_eq!(pool.leased_bytes, 0, "a lease outlived its connection");
+        check_wire(&self.wire, !server, self.max_frame_size, self.conn_credit);
+    }
+}
+
+impl Driver<ComponentWriter> {
     /// Fills memory to a full cap and calls every export: each returns a
     /// value or a typed error, never a trap.
-    fn probe_full_cap(&mut self, config: &Config)
-    where
-        W: Probe,
-    {
+    fn probe_full_cap(&mut self, config: &Config) {
         // The escape hatch writes what it is given: its calls go to a
         // connection of their own, whose wire is not checked.
-        let (mut spare, fillers) = self.conn.fill(config);
+        let (mut spare, fillers) = fill(&mut self.conn, config);
         let spare = &mut spare;
         for &size in &PROBE_SIZES {
             let data = &body()[..size];
@@ -725,39 +724,24 @@ impl<W: Target> Driver<W> {
         drop(fillers);
         self.drain_all();
     }
-
-    fn finish(mut self, server: bool) {
-        self.drain_all();
-        self.check_accounting("final drain");
-        let pool = self.conn.close();
-        assert_eq!(pool.leased_bytes, 0, "a lease outlived its connection");
-        check_wire(&self.wire, !server, self.max_frame_size, self.conn_credit);
-    }
 }
 
-/// Filling memory up to a full cap (the component only).
-pub trait Probe: Target {
-    /// Opens a spare connection in the same instance, caps its memory where
-    /// it is, then opens more until one is refused (typed) for memory;
-    /// returns them all, to be dropped after the probe.
-    fn fill(&mut self, config: &Config) -> (ComponentWriter, Vec<ComponentWriter>);
-}
-
-impl Probe for ComponentWriter {
-    fn fill(&mut self, config: &Config) -> (ComponentWriter, Vec<ComponentWriter>) {
-        let spare = ComponentWriter::connect(self.instance(), config).expect("connecting before the full cap");
-        Target::set_memory_cap(self, Some(0));
-        let mut fillers = Vec::new();
-        loop {
-            match ComponentWriter::connect(self.instance(), config) {
-                Ok(writer) => fillers.push(writer),
-                Err(error) => match error.downcast_ref::<WriteError>() {
-                    Some(WriteError::Rejected { kind: ErrorKind::OutOfMemory, .. }) => return (spare, fillers),
-                    _ => panic!("opening a connection under a full cap did not give out-of-memory: {error:#}"),
-                },
-            }
-            assert!(fillers.len() < 100_000, "a full cap never refused a connection");
+/// Opens a spare connection in `writer`'s instance, caps its memory where
+/// it is, then opens more until one is refused (typed) for memory; returns
+/// them all, to be dropped after the probe.
+fn fill(writer: &mut ComponentWriter, config: &Config) -> (ComponentWriter, Vec<ComponentWriter>) {
+    let spare = ComponentWriter::connect(writer.instance(), config).expect("connecting before the full cap");
+    Target::set_memory_cap(writer, Some(0));
+    let mut fillers = Vec::new();
+    loop {
+        match ComponentWriter::connect(writer.instance(), config) {
+            Ok(filler) => fillers.push(filler),
+            Err(error) => match error.downcast_ref::<WriteError>() {
+                Some(WriteError::Rejected { kind: ErrorKind::OutOfMemory, .. }) => return (spare, fillers),
+                _ => panic!("opening a connection under a full cap did not give out-of-memory: {error:#}"),
+            },
         }
+        assert!(fillers.len() < 100_000, "a full cap never refused a connection");
     }
 }
 

@@ -769,11 +769,11 @@ mod memory {
 
     /// A buffer of up to `max` bytes in the reserve, for output when memory is full.
     pub fn output(max: usize) -> Option<Vec<u8>> {
-        let len = max.min(LEN);
-        let block = reserve_alloc(Layout::from_size_align(len.max(1), 1).ok()?);
-        // SAFETY: `block` holds `len` bytes (or 1 when `len` is 0) for the
-        // global allocator, which frees it with the reserve's other blocks.
-        (!block.is_null()).then(|| unsafe { Vec::from_raw_parts(block, 0, len.max(1)) })
+        let len = max.clamp(1, LEN);
+        let block = reserve_alloc(Layout::from_size_align(len, 1).ok()?);
+        // SAFETY: `block` holds `len` bytes for the global allocator, which
+        // frees it with the reserve's other blocks.
+        (!block.is_null()).then(|| unsafe { Vec::from_raw_parts(block, 0, len) })
     }
 
     fn owns(block: *mut u8) -> bool {
